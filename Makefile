@@ -1,0 +1,25 @@
+# `make test` is the project's test command (README, .ci/run).
+export PATH := $(PATH):/usr/local/go/bin
+FUZZTIME ?= 20s
+
+.PHONY: test vet unit fuzz build example
+
+test: vet unit fuzz
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	go vet ./...
+
+unit:
+	go test -race -count=1 -timeout 10m ./...
+
+# Each fuzz target runs for a bounded time; new crashers land in testdata/.
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime $(FUZZTIME) ./static/
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./conf/
+
+build:
+	go build -o bin/tandem ./cmd/tandem
+
+example:
+	go run ./cmd/tandem run -c examples/quickstart/tandem.conf

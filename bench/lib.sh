@@ -1,0 +1,232 @@
+# Shared helpers for bench/static.sh and bench/sendfile-check.sh; sourced,
+# not run. Keeping server start-up here means both scripts measure the very
+# same configurations.
+#
+# Callers set -euo pipefail before sourcing and may set KEEP=1 to keep the
+# temp dir. After `bench_init`, $TMP is the temp dir and $DOCROOT the docroot.
+
+BENCH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=$(basename "$0")
+KEEP=${KEEP:-0}
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+	log "$BENCH_NAME: $*"
+	exit 1
+}
+
+# ensure_tools CMD:PACKAGE... installs the packages whose command is missing.
+# The benchmark is only meaningful with the real tools, so install them
+# rather than silently skipping a server. apt needs root; use sudo otherwise.
+ensure_tools() {
+	local missing=() pair cmd
+	for pair in "$@"; do
+		cmd=${pair%%:*}
+		command -v "$cmd" >/dev/null || [[ -x /usr/sbin/$cmd ]] || missing+=("${pair#*:}")
+	done
+	if ((${#missing[@]})); then
+		local sudo=()
+		if ((EUID != 0)); then
+			command -v sudo >/dev/null || die "need root or sudo to install: ${missing[*]}"
+			sudo=(sudo)
+		fi
+		log "installing ${missing[*]} with apt-get"
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+	fi
+	NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+	if ! command -v go >/dev/null; then
+		[[ -x /usr/local/go/bin/go ]] || die "go not found (PATH or /usr/local/go/bin)"
+		PATH=$PATH:/usr/local/go/bin
+	fi
+}
+
+# ---------------------------------------------------------------- processes
+
+TMP=""
+PIDS=()
+
+bench_cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ -n $TMP ]]; then
+		if [[ $KEEP == 1 ]]; then
+			log "kept $TMP"
+		else
+			rm -rf "$TMP"
+		fi
+	fi
+}
+
+# bench_init makes the temp dir and docroot and arranges for every process
+# started through start_bg to be killed, however the script ends.
+bench_init() {
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT TERM
+	TMP=$(mktemp -d /tmp/tandem-bench.XXXXXX)
+	# nginx workers may run as another user; let them traverse into the docroot.
+	chmod 755 "$TMP"
+	DOCROOT=$TMP/www
+	mkdir -p "$DOCROOT"
+	# Random data so nothing (compression, dedup, caches keyed on content)
+	# can flatter one server.
+	head -c 1024 /dev/urandom >"$DOCROOT/1k.bin"
+	head -c 102400 /dev/urandom >"$DOCROOT/100k.bin"
+	head -c $((10 * 1024 * 1024)) /dev/urandom >"$DOCROOT/10m.bin"
+	chmod -R a+rX "$DOCROOT"
+}
+
+# start_bg LOGFILE CMD...: run CMD in the background, remember its pid for
+# cleanup, and leave it in $LAST_PID.
+start_bg() {
+	local logf=$1
+	shift
+	"$@" >"$logf" 2>&1 &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+}
+
+# free_port prints a port nothing is listening on. Bash's /dev/tcp connect
+# failing means no listener; ports already handed out are skipped so two
+# servers never get the same one before either has bound it.
+USED_PORTS=" "
+free_port() {
+	local p i
+	for i in $(seq 1 100); do
+		p=$((20000 + RANDOM % 40000))
+		[[ $USED_PORTS == *" $p "* ]] && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			USED_PORTS+="$p "
+			echo "$p"
+			return
+		fi
+	done
+	die "no free port found"
+}
+
+# wait_ready polls until the server answers at all, instead of sleeping a
+# fixed time: start-up cost differs per server and per machine.
+wait_ready() {
+	local name=$1 pid=$2 url=$3 logf=$4
+	local deadline=$((SECONDS + 15))
+	until curl -s -o /dev/null --max-time 1 "$url"; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			log "--- $logf"
+			tail -n 20 "$logf" >&2 || true
+			die "$name exited during start-up"
+		fi
+		((SECONDS < deadline)) || die "$name did not answer $url within 15s"
+		sleep 0.1
+	done
+}
+
+# check_file makes sure a server returns 200 and exactly the expected bytes,
+# so a 404 page or a truncated body can never be benchmarked as "fast".
+check_file() {
+	local name=$1 url=$2 want_len=$3 want_file=${4:-}
+	local out=$TMP/check.body got
+	got=$(curl -s -o "$out" -w '%{http_code} %{size_download}' "$url")
+	[[ $got == "200 $want_len" ]] ||
+		die "$name $url: got 'status size' = '$got', want '200 $want_len'"
+	if [[ -n $want_file ]]; then
+		cmp -s "$out" "$want_file" || die "$name $url: body differs from $want_file"
+	fi
+	rm -f "$out"
+}
+
+# ---------------------------------------------------------------- servers
+
+# build_tandem builds ./cmd/tandem into $TMP, or copies $TANDEM_BIN when set
+# (to measure a release binary, or one built with other flags).
+build_tandem() {
+	if [[ -n ${TANDEM_BIN:-} ]]; then
+		log "using TANDEM_BIN=$TANDEM_BIN"
+		cp "$TANDEM_BIN" "$TMP/tandem"
+		return
+	fi
+	log "building tandem"
+	if ! (cd "$BENCH_REPO" && go build -o "$TMP/tandem" ./cmd/tandem) >"$TMP/build.log" 2>&1; then
+		cat "$TMP/build.log" >&2
+		return 1
+	fi
+}
+
+# start_nginx PORT: nginx tuned the way a production static server would be,
+# so tandem is compared against nginx at its best rather than its defaults.
+# Sets NGINX_PID (the master; workers are its children).
+start_nginx() {
+	local port=$1 user=""
+	if ((EUID == 0)); then
+		# As root the workers would drop to nobody; stay the current user
+		# like the other servers.
+		user="user $(id -un) $(id -gn);"
+	fi
+	mkdir -p "$TMP/nginx-tmp"
+	# Temp paths point into $TMP because the packaged defaults live under
+	# /var/lib/nginx, which a non-root run cannot write.
+	cat >"$TMP/nginx.conf" <<EOF
+$user
+worker_processes $(nproc);
+daemon off;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+	default_type application/octet-stream;
+	sendfile on;
+	tcp_nopush on;
+	open_file_cache max=1000 inactive=60s;
+	open_file_cache_valid 30s;
+	access_log off;
+	keepalive_requests 100000;
+	client_body_temp_path $TMP/nginx-tmp/body;
+	proxy_temp_path $TMP/nginx-tmp/proxy;
+	fastcgi_temp_path $TMP/nginx-tmp/fastcgi;
+	uwsgi_temp_path $TMP/nginx-tmp/uwsgi;
+	scgi_temp_path $TMP/nginx-tmp/scgi;
+	server {
+		listen 127.0.0.1:$port default_server;
+		root $DOCROOT;
+	}
+}
+EOF
+	# daemon off + background job: the master stays our child, so killing
+	# its pid on exit takes the workers with it.
+	start_bg "$TMP/nginx.out" "$NGINX" -p "$TMP" -c "$TMP/nginx.conf"
+	NGINX_PID=$LAST_PID
+	wait_ready nginx "$NGINX_PID" "http://127.0.0.1:$port/1k.bin" "$TMP/nginx-error.log"
+}
+
+# start_tandem PORT: the plain config a user would write for a static site.
+# Sets TANDEM_PID.
+start_tandem() {
+	local port=$1
+	cat >"$TMP/tandem.conf" <<EOF
+pid_file $TMP/tandem.pid;
+access_log off;
+site _ {
+	listen 127.0.0.1:$port default;
+	root $DOCROOT;
+}
+EOF
+	start_bg "$TMP/tandem.log" "$TMP/tandem" run -c "$TMP/tandem.conf"
+	TANDEM_PID=$LAST_PID
+	wait_ready tandem "$TANDEM_PID" "http://127.0.0.1:$port/1k.bin" "$TMP/tandem.log"
+}
+
+# start_bare PORT: the bare net/http handler; GOMAXPROCS defaults to all
+# cores, as nginx gets one worker per core. Sets BARE_PID.
+start_bare() {
+	local port=$1
+	log "building barehandler"
+	(cd "$BENCH_REPO" && go build -o "$TMP/barehandler" ./bench/barehandler)
+	start_bg "$TMP/bare.log" "$TMP/barehandler" -listen "127.0.0.1:$port" -size 1024
+	BARE_PID=$LAST_PID
+	wait_ready bare "$BARE_PID" "http://127.0.0.1:$port/" "$TMP/bare.log"
+}

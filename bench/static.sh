@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# Static-file benchmark: tandem vs nginx vs a bare net/http handler.
+#
+#   bash bench/static.sh                  # defaults: DUR=5s ROUNDS=5 CONNS=64
+#   DUR=10s ROUNDS=7 bash bench/static.sh
+#
+# Everything runs on 127.0.0.1 with free ports picked at runtime, in a
+# throwaway directory that is removed on exit (KEEP=1 keeps it for a look
+# at the logs). The markdown report goes to stdout; progress goes to stderr,
+# so `bash bench/static.sh > results.md` captures just the tables.
+#
+# Knobs (environment):
+#   DUR        wrk duration per run                       (default 5s)
+#   ROUNDS     rounds; every server is run once per round (default 5)
+#   CONNS      connections for the 1 KiB / 100 KiB runs  (default 64)
+#   BIG_CONNS  connections for the 10 MiB run             (default 8)
+#   THREADS    wrk threads                                (default 2)
+#   NOISE_MAX  % of all CPU other processes may use during a run before the
+#              run is discarded and repeated (default 10; 100 disables)
+#   NO_TANDEM  set to 1 to benchmark only nginx and the bare handler
+#              (for working on this script while tandem does not build)
+#   TANDEM_BIN use this tandem binary instead of building ./cmd/tandem
+#   KEEP       set to 1 to keep the temp dir (configs, logs, wrk output)
+set -euo pipefail
+
+DUR=${DUR:-5s}
+ROUNDS=${ROUNDS:-5}
+CONNS=${CONNS:-64}
+BIG_CONNS=${BIG_CONNS:-8}
+THREADS=${THREADS:-2}
+NOISE_MAX=${NOISE_MAX:-10}
+NO_TANDEM=${NO_TANDEM:-0}
+KEEP=${KEEP:-0}
+
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# check_keepalive: wrk reuses connections; a server that closed after every
+# response would be measured mostly on TCP setup, so insist that the second
+# of two requests rides the first one's connection.
+check_keepalive() {
+	local name=$1 url=$2 got
+	got=$(curl -s -o /dev/null -o /dev/null -w '%{num_connects}\n' "$url" "$url" | tail -n 1)
+	[[ $got == 0 ]] || die "$name $url: connection not kept alive between requests"
+}
+
+# ---------------------------------------------------------------- setup
+
+ensure_tools nginx:nginx-light wrk:wrk curl:curl
+# Other work on the machine shows up in every number; record it with them.
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_init
+
+SERVERS=(nginx tandem bare)
+if [[ $NO_TANDEM == 1 ]]; then
+	log "NO_TANDEM=1: skipping tandem, benchmarking nginx and bare only"
+	SERVERS=(nginx bare)
+elif ! build_tandem; then
+	die "tandem does not build (./cmd/tandem); fix it, or run with NO_TANDEM=1 to benchmark only nginx and bare"
+fi
+
+declare -A PORT
+for s in "${SERVERS[@]}"; do PORT[$s]=$(free_port); done
+
+start_nginx "${PORT[nginx]}"
+[[ $NO_TANDEM == 1 ]] || start_tandem "${PORT[tandem]}"
+start_bare "${PORT[bare]}"
+
+# ---------------------------------------------------------------- checks
+
+FILES=(1k.bin 100k.bin 10m.bin)
+declare -A SIZE=([1k.bin]=1024 [100k.bin]=102400 [10m.bin]=$((10 * 1024 * 1024)))
+
+# The bare handler only stands in for the 1 KiB case: it serves from memory,
+# so comparing it on big files would say nothing about file serving.
+servers_for() {
+	local f=$1 s
+	for s in "${SERVERS[@]}"; do
+		[[ $s == bare && $f != 1k.bin ]] && continue
+		echo "$s"
+	done
+}
+
+for f in "${FILES[@]}"; do
+	for s in $(servers_for "$f"); do
+		if [[ $s == bare ]]; then
+			check_file "$s" "http://127.0.0.1:${PORT[$s]}/$f" "${SIZE[$f]}"
+		else
+			check_file "$s" "http://127.0.0.1:${PORT[$s]}/$f" "${SIZE[$f]}" "$DOCROOT/$f"
+		fi
+	done
+done
+for s in "${SERVERS[@]}"; do check_keepalive "$s" "http://127.0.0.1:${PORT[$s]}/1k.bin"; done
+log "all servers return 200 and the right bytes, with keep-alive: ${SERVERS[*]}"
+
+# ---------------------------------------------------------------- runs
+
+# to_ms / to_mib normalise wrk's human units (us/ms/s, B/KB/MB/GB; wrk's
+# K/M/G are powers of 1024).
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+		printf "%.3f", n }'
+}
+to_mib() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "B") n /= 1048576; else if (u == "KB") n /= 1024
+		else if (u == "GB") n *= 1024; else if (u == "TB") n *= 1048576
+		printf "%.2f", n }'
+}
+
+# ---------------------------------------------------------------- noise
+#
+# The servers and wrk share the machine with whatever else runs on it (on a
+# shared box: other people's builds and tests). That CPU is taken from all
+# servers unevenly and silently, so account for it: during each run,
+# foreign CPU = all CPU busy time (/proc/stat) − the servers' time
+# (/proc/PID/stat) − wrk's time (the shell's child times). Runs above
+# NOISE_MAX percent of the machine are repeated, and before each run we wait
+# for the machine to be idle, so one burst of someone's `go test` does not
+# land on one server.
+
+HZ=$(getconf CLK_TCK)
+NCPU=$(nproc)
+OUR_PIDS=()
+for p in "${PIDS[@]}"; do
+	OUR_PIDS+=("$p")
+	# nginx's workers (and any child a server forks) do the serving.
+	mapfile -t -O "${#OUR_PIDS[@]}" OUR_PIDS < <(pgrep -P "$p" || true)
+done
+
+# busy_ticks: user+nice+system over all CPUs. IRQ/softirq time is left out
+# on both sides: the loopback network stack bills it to no process.
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4; exit}' /proc/stat; }
+server_ticks() {
+	local p t=0 u
+	for p in "${OUR_PIDS[@]}"; do
+		# Fields after "pid (comm)": utime and stime are the 12th and 13th.
+		u=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || u=0
+		t=$((t + ${u:-0}))
+	done
+	echo "$t"
+}
+# child_ticks: CPU of this shell's finished children (wrk), from `times`.
+# It must run in this shell, not a $(...) subshell, so it goes via a file.
+child_ticks() {
+	times >"$TMP/times"
+	awk -v hz="$HZ" 'NR == 2 {
+		n = 0
+		for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] }
+		printf "%d\n", n * hz }' "$TMP/times"
+}
+now_ms() { date +%s%3N; }
+
+# wait_quiet waits (up to 60 s) for half a second in which the machine is
+# nearly idle; the servers are idle between runs, so any load is foreign.
+wait_quiet() {
+	local deadline=$((SECONDS + 60)) b0 b1
+	while :; do
+		b0=$(busy_ticks)
+		sleep 0.5
+		b1=$(busy_ticks)
+		# busy% = ticks / (0.5 s * HZ * NCPU) * 100
+		(((b1 - b0) * 200 <= NOISE_MAX * HZ * NCPU)) && return
+		if ((SECONDS >= deadline)); then
+			log "warning: machine still busy after 60s of waiting; running anyway"
+			return
+		fi
+	done
+}
+
+RESULTS=$TMP/results.tsv
+: >"$RESULTS"
+
+# run_wrk SERVER FILE ROUND DURATION: one measured run, repeated (at most
+# twice) when other processes took more than NOISE_MAX % of the CPU. Appends
+# "server file round req/s p99_ms MiB/s foreign%" to RESULTS unless ROUND is
+# "warm".
+run_wrk() {
+	local s=$1 f=$2 round=$3 dur=$4 conns=$CONNS try
+	[[ $f == 10m.bin ]] && conns=$BIG_CONNS
+	local path=/$f
+	[[ $s == bare ]] && path=/
+	local out=$TMP/wrk-$s-$f-$round.txt
+	local b0 v0 c0 t0 b1 v1 c1 t1 foreign
+	for try in 1 2 3; do
+		wait_quiet
+		b0=$(busy_ticks) v0=$(server_ticks) t0=$(now_ms)
+		child_ticks >"$TMP/c0"
+		wrk -t"$THREADS" -c"$conns" -d"$dur" --latency "http://127.0.0.1:${PORT[$s]}$path" >"$out" 2>&1 ||
+			{ cat "$out" >&2; die "wrk failed against $s $f"; }
+		child_ticks >"$TMP/c1"
+		b1=$(busy_ticks) v1=$(server_ticks) t1=$(now_ms)
+		c0=$(<"$TMP/c0") c1=$(<"$TMP/c1")
+		# Percent of the machine's CPU used by neither the servers nor wrk.
+		foreign=$(awk -v o=$((b1 - b0 - (v1 - v0) - (c1 - c0))) -v ms=$((t1 - t0)) \
+			-v hz="$HZ" -v n="$NCPU" 'BEGIN { f = o / (ms / 1000 * hz * n) * 100; printf "%.1f", f < 0 ? 0 : f }')
+		[[ $round == warm ]] && break
+		awk -v f="$foreign" -v m="$NOISE_MAX" 'BEGIN { exit !(f > m) }' || break
+		log "round $round  $s $f: other processes used ${foreign}% of the CPU; repeating (try $try)"
+		echo "$s $f $round $foreign" >>"$TMP/repeated"
+	done
+	# A run with errors or non-2xx answers is not a valid measurement.
+	if grep -q 'Non-2xx or 3xx' "$out"; then
+		cat "$out" >&2
+		die "$s $f: wrk saw non-2xx responses"
+	fi
+	if grep -q 'Socket errors' "$out"; then
+		log "warning: $s $f round $round: $(grep 'Socket errors' "$out" | sed 's/^ *//')"
+	fi
+	[[ $round == warm ]] && return
+	local rps p99 tps
+	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+	p99=$(awk '$1 == "99%" {print $2}' "$out")
+	tps=$(awk '/^Transfer\/sec:/ {print $2}' "$out")
+	[[ -n $rps && -n $p99 && -n $tps ]] || { cat "$out" >&2; die "cannot parse wrk output for $s $f"; }
+	p99=$(to_ms "$p99")
+	tps=$(to_mib "$tps")
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$f" "$round" "$rps" "$p99" "$tps" "$foreign" >>"$RESULTS"
+	log "$(printf 'round %s  %-6s %-8s %10s req/s  p99 %8s ms  %9s MiB/s  other CPU %5s%%' \
+		"$round" "$s" "$f" "$rps" "$p99" "$tps" "$foreign")"
+}
+
+# Warm-up: page cache, nginx's open_file_cache, Go's heap and scheduler all
+# settle on the first requests; keep that out of the measured rounds.
+log "warm-up (1s per server and file)"
+for f in "${FILES[@]}"; do
+	for s in $(servers_for "$f"); do run_wrk "$s" "$f" warm 1s; done
+done
+
+# Servers alternate within each round, and the starting server rotates from
+# round to round, so slow drift (thermal throttling, noisy neighbours, page
+# cache) spreads over all servers instead of landing on whichever runs last.
+for ((r = 1; r <= ROUNDS; r++)); do
+	for f in "${FILES[@]}"; do
+		mapfile -t order < <(servers_for "$f")
+		n=${#order[@]}
+		for ((i = 0; i < n; i++)); do
+			run_wrk "${order[$(((i + r - 1) % n))]}" "$f" "$r" "$DUR"
+		done
+	done
+done
+
+# ---------------------------------------------------------------- report
+
+# median SERVER FILE COLUMN (4 = req/s, 5 = p99 ms, 6 = MiB/s)
+median() {
+	awk -F'\t' -v s="$1" -v f="$2" -v c="$3" '$1 == s && $2 == f {print $c}' "$RESULTS" |
+		sort -g | awk '{v[NR] = $1} END {
+			if (NR == 0) { print "-"; exit }
+			if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
+}
+fmt() { # thousands-free fixed formatting keeps the table aligned and diffable
+	awk -v v="$1" -v p="$2" 'BEGIN { if (v == "-") print "-"; else printf "%.*f", p, v }'
+}
+
+declare -A LABEL=([1k.bin]="1 KiB" [100k.bin]="100 KiB" [10m.bin]="10 MiB")
+declare -A RPS P99 MIBS
+for f in "${FILES[@]}"; do
+	for s in $(servers_for "$f"); do
+		RPS[$s,$f]=$(median "$s" "$f" 4)
+		P99[$s,$f]=$(median "$s" "$f" 5)
+		MIBS[$s,$f]=$(median "$s" "$f" 6)
+	done
+done
+
+repeated=$(cat "$TMP/repeated" 2>/dev/null | wc -l)
+noise=$(awk -F'\t' '{print $7}' "$RESULTS" | sort -g |
+	awk '{v[NR] = $1} END { printf "median %.1f%%, max %.1f%%", v[int((NR + 1) / 2)], v[NR] }')
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+nginx_v=$({ "$NGINX" -v 2>&1 || true; } | sed 's/^nginx version: //')
+wrk_v=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')
+
+cat <<EOF
+### Static files: tandem vs nginx vs bare net/http
+
+$(date -u '+%Y-%m-%d %H:%M UTC') · $(nproc) CPUs (${cpu}) · $(go version | awk '{print $3}') · ${nginx_v} · wrk ${wrk_v} · load average before the run: ${LOAD_BEFORE}
+
+\`DUR=$DUR ROUNDS=$ROUNDS CONNS=$CONNS BIG_CONNS=$BIG_CONNS THREADS=$THREADS bash bench/static.sh\` — medians of $ROUNDS rounds; wrk -t$THREADS, -c$CONNS for 1 KiB/100 KiB, -c$BIG_CONNS for 10 MiB.
+CPU used by other processes during the kept runs: $noise of the machine; runs repeated for exceeding ${NOISE_MAX}%: $repeated.
+
+| file | server | req/s | p99 latency | transfer |
+|---|---|--:|--:|--:|
+EOF
+for f in "${FILES[@]}"; do
+	for s in $(servers_for "$f"); do
+		printf '| %s | %s | %s | %s ms | %s MiB/s |\n' "${LABEL[$f]}" "$s" \
+			"$(fmt "${RPS[$s,$f]}" 0)" "$(fmt "${P99[$s,$f]}" 2)" "$(fmt "${MIBS[$s,$f]}" 1)"
+	done
+done
+
+if [[ $NO_TANDEM != 1 ]]; then
+	cat <<EOF
+
+| comparison | ratio | p99 tandem / other |
+|---|--:|--:|
+| 1 KiB req/s, tandem / bare handler | $(ratio "${RPS[tandem,1k.bin]}" "${RPS[bare,1k.bin]}") | $(fmt "${P99[tandem,1k.bin]}" 2) / $(fmt "${P99[bare,1k.bin]}" 2) ms |
+| 1 KiB req/s, tandem / nginx | $(ratio "${RPS[tandem,1k.bin]}" "${RPS[nginx,1k.bin]}") | $(fmt "${P99[tandem,1k.bin]}" 2) / $(fmt "${P99[nginx,1k.bin]}" 2) ms |
+| 100 KiB req/s, tandem / nginx | $(ratio "${RPS[tandem,100k.bin]}" "${RPS[nginx,100k.bin]}") | $(fmt "${P99[tandem,100k.bin]}" 2) / $(fmt "${P99[nginx,100k.bin]}" 2) ms |
+| 10 MiB MiB/s, tandem / nginx | $(ratio "${MIBS[tandem,10m.bin]}" "${MIBS[nginx,10m.bin]}") | $(fmt "${P99[tandem,10m.bin]}" 2) / $(fmt "${P99[nginx,10m.bin]}" 2) ms |
+EOF
+else
+	cat <<EOF
+
+tandem skipped (NO_TANDEM=1). 1 KiB req/s, nginx / bare handler: $(ratio "${RPS[nginx,1k.bin]}" "${RPS[bare,1k.bin]}")
+EOF
+fi

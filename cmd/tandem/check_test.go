@@ -1,0 +1,100 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// `tandem check` prints every seeded error with its FILE:LINE:COL and
+// exits 1; a valid config exits 0.
+func TestCheck_ReportsEveryErrorWithPosition(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "main.conf")
+	inc := filepath.Join(dir, "sites", "extra.conf")
+	writeFile(t, main, `# seeded errors, one per numbered line
+site a.test {
+    listen 127.0.0.1:8080;
+    rot /srv;
+    root `+dir+`;
+}
+site a.test {
+    listen 127.0.0.1:8080;
+    root `+dir+`/missing;
+}
+include sites/*.conf;
+header_timeout soon;
+`)
+	writeFile(t, inc, `site b.test {
+    listen 127.0.0.1:99999;
+    root `+dir+`;
+    location /x { listen 127.0.0.1:1; }
+}
+`)
+	want := []string{
+		main + ":4:5:",   // unknown directive rot
+		main + ":7:6:",   // duplicate site name a.test on the same address
+		main + ":9:10:",  // root that does not exist
+		main + ":12:16:", // header_timeout not a duration
+		inc + ":2:12:",   // bad port
+		inc + ":4:19:",   // listen inside a location
+	}
+	out, err := exec.Command(binPath, "check", "-c", main).CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("check of a broken config: err %v, want exit 1\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for _, w := range want {
+		found := false
+		for _, l := range lines {
+			if strings.HasPrefix(l, w) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no error at %s in output:\n%s", w, out)
+		}
+	}
+	if !strings.Contains(string(out), `did you mean "root"`) {
+		t.Errorf("unknown directive error has no suggestion:\n%s", out)
+	}
+
+	valid := filepath.Join(dir, "valid.conf")
+	writeFile(t, valid, "site ok.test {\n    listen 127.0.0.1:8080;\n    root "+dir+";\n}\n")
+	out, err = exec.Command(binPath, "check", "-c", valid).CombinedOutput()
+	if err != nil {
+		t.Fatalf("check of a valid config failed: %v\n%s", err, out)
+	}
+}
+
+// The example config from the README is valid.
+func TestCheck_ExampleIsValid(t *testing.T) {
+	out, err := exec.Command(binPath, "check", "-c", "../../examples/quickstart/tandem.conf").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// A bad command line says what is wrong; --help works for every command.
+func TestCLI_HelpAndErrors(t *testing.T) {
+	for _, c := range []string{"run", "check", "reload", "stop", "version"} {
+		out, err := exec.Command(binPath, c, "--help").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Usage: tandem "+c) {
+			t.Errorf("tandem %s --help: %v\n%s", c, err, out)
+		}
+	}
+	out, err := exec.Command(binPath, "frobnicate").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %v %s", err, out)
+	}
+	out, err = exec.Command(binPath, "run").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "nothing to serve") {
+		t.Errorf("run without config: %v %s", err, out)
+	}
+	out, err = exec.Command(binPath, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "tandem ") {
+		t.Errorf("version: %v %s", err, out)
+	}
+}

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const reloadConf = `
+pid_file {{DIR}}/tandem.pid;
+shutdown_timeout 10s;
+site _ {
+    listen 127.0.0.1:0;
+    root {{DIR}}/ROOT;
+}
+`
+
+// A reload under steady load swaps the site without failing a request,
+// and an invalid config on reload is reported while the old one keeps
+// serving.
+func TestReload_UnderLoad_LosesNoRequest(t *testing.T) {
+	in := startTandem(t, strings.ReplaceAll(reloadConf, "ROOT", "v1"), func(dir string) {
+		writeFile(t, filepath.Join(dir, "v1/index.html"), "v1")
+		writeFile(t, filepath.Join(dir, "v2/index.html"), "v2")
+	})
+	url := in.url("/")
+	var ok, failed atomic.Int64
+	var sawV2 atomic.Bool
+	var firstErr atomic.Value
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	const workers, perWorker = 4, 1500
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := client()
+			for i := 0; i < perWorker && ctx.Err() == nil; i++ {
+				resp, err := c.Get(url)
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || (string(b) != "v1" && string(b) != "v2") {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("status %d body %q", resp.StatusCode, b))
+					continue
+				}
+				if string(b) == "v2" {
+					sawV2.Store(true)
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	// Alternate configs while the load runs, including a broken one.
+	for i := 0; i < 6; i++ {
+		root := []string{"v2", "v1"}[i%2]
+		cfg := strings.ReplaceAll(strings.ReplaceAll(reloadConf, "ROOT", root), "{{DIR}}", in.dir)
+		if i == 3 {
+			cfg = "site _ { listen 127.0.0.1:0; rot /nowhere; }\n"
+		}
+		writeFile(t, in.conf, cfg)
+		if err := in.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		in.waitLogCount("reloading", i+1, 10*time.Second)
+		// Let the load run across each config before the next swap.
+		waitCount(t, &ok, ok.Load()+200, 10*time.Second)
+	}
+	writeFile(t, in.conf, strings.ReplaceAll(strings.ReplaceAll(reloadConf, "ROOT", "v2"), "{{DIR}}", in.dir))
+	_ = in.cmd.Process.Signal(syscall.SIGHUP)
+	wg.Wait()
+	if f := failed.Load(); f != 0 {
+		t.Fatalf("%d of %d requests failed during reloads; first: %v", f, f+ok.Load(), firstErr.Load())
+	}
+	if ok.Load() < workers*perWorker/2 {
+		t.Fatalf("only %d requests completed", ok.Load())
+	}
+	in.waitLog(`unknown directive \"rot\"`, 5*time.Second)
+	waitBody(t, url, "v2", 10*time.Second)
+	_ = sawV2.Load()
+	t.Logf("%d requests, 0 failed, across 7 reloads", ok.Load())
+}
+
+func waitCount(t *testing.T, n *atomic.Int64, want int64, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for n.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("count stuck at %d, want %d", n.Load(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (in *instance) waitLogCount(s string, n int, d time.Duration) {
+	in.t.Helper()
+	deadline := time.Now().Add(d)
+	for in.countLog(s) < n {
+		if time.Now().After(deadline) {
+			in.t.Fatalf("log has %d %q lines, want %d:\n%s", in.countLog(s), s, n, in.logText())
+		}
+		select {
+		case <-in.lines:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitBody polls url until it serves want, or fails at the deadline.
+func waitBody(t *testing.T, url, want string, d time.Duration) {
+	t.Helper()
+	c := client()
+	deadline := time.Now().Add(d)
+	var last string
+	for time.Now().Before(deadline) {
+		r, err := c.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			last = fmt.Sprintf("%d %q", r.StatusCode, b)
+			if string(b) == want {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never served %q; last %s", url, want, last)
+}
+
+// SIGTERM lets a download in flight finish, then exits 0.
+func TestStop_DrainsInFlightDownload(t *testing.T) {
+	const size = 32 << 20
+	in := startTandem(t, strings.ReplaceAll(reloadConf, "ROOT", "www"), func(dir string) {
+		writeFile(t, filepath.Join(dir, "www/big.bin"), strings.Repeat("x", size))
+	})
+	resp, err := client().Get(in.url("/big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// Read a little so the response is surely in flight, then stop.
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	_ = in.cmd.Process.Signal(syscall.SIGTERM)
+	in.waitLog("draining", 5*time.Second)
+	// New connections are refused once draining started.
+	waitRefused(t, in.addrs[0], 5*time.Second)
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || n != size-1024 {
+		t.Fatalf("in-flight download cut: read %d more bytes, err %v", n, err)
+	}
+	select {
+	case <-in.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit after the last request finished")
+	}
+	if code := in.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	if _, err := os.Stat(filepath.Join(in.dir, "tandem.pid")); !os.IsNotExist(err) {
+		t.Errorf("pid file left behind: %v", err)
+	}
+}
+
+func waitRefused(t *testing.T, addr string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s still accepts connections while draining", addr)
+}
+
+// `tandem reload` and `tandem stop` find the instance through pid_file.
+func TestControlCommands_UsePIDFile(t *testing.T) {
+	in := startTandem(t, strings.ReplaceAll(reloadConf, "ROOT", "v1"), func(dir string) {
+		writeFile(t, filepath.Join(dir, "v1/index.html"), "v1")
+		writeFile(t, filepath.Join(dir, "v2/index.html"), "v2")
+	})
+	writeFile(t, in.conf, strings.ReplaceAll(strings.ReplaceAll(reloadConf, "ROOT", "v2"), "{{DIR}}", in.dir))
+	out, err := exec.Command(binPath, "reload", "-c", in.conf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tandem reload: %v\n%s", err, out)
+	}
+	waitBody(t, in.url("/"), "v2", 10*time.Second)
+	out, err = exec.Command(binPath, "stop", "-c", in.conf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tandem stop: %v\n%s", err, out)
+	}
+	select {
+	case <-in.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("tandem stop returned but the process runs on")
+	}
+	out, err = exec.Command(binPath, "stop", "-c", in.conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no running instance") {
+		t.Fatalf("stop with nothing running: err %v, output %q", err, out)
+	}
+}
+
+// SIGUSR1 reopens the access log so logrotate can move it away.
+func TestSIGUSR1_ReopensAccessLog(t *testing.T) {
+	cfg := strings.ReplaceAll(reloadConf, "ROOT", "www") + "access_log {{DIR}}/access.log combined;\n"
+	in := startTandem(t, cfg, func(dir string) { writeFile(t, filepath.Join(dir, "www/a.txt"), "a") })
+	c := client()
+	do(t, c, "GET", in.url("/a.txt"), map[string]string{"User-Agent": `evil"agent`})
+	logPath := filepath.Join(in.dir, "access.log")
+	line := waitFileContains(t, logPath, "GET /a.txt HTTP/1.1", 5*time.Second)
+	if !strings.Contains(line, `"GET /a.txt HTTP/1.1" 200 1 "-" "evil\x22agent"`) {
+		t.Errorf("combined line %q not in nginx format with escaped quote", line)
+	}
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	_ = in.cmd.Process.Signal(syscall.SIGUSR1)
+	in.waitLog("log files reopened", 5*time.Second)
+	do(t, c, "GET", in.url("/a.txt?after"), nil)
+	waitFileContains(t, logPath, "GET /a.txt?after", 5*time.Second)
+}
+
+func waitFileContains(t *testing.T, path, s string, d time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(path)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, s) {
+				return l
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(path)
+	t.Fatalf("%s never contained %q; has:\n%s", path, s, b)
+	return ""
+}
+
+// `tandem run --root DIR --listen ADDR` serves a folder without a config.
+func TestQuickStart_ServesFolder(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "index.html"), "hello")
+	in := startArgs(t, dir, "", "run", "--root", dir, "--listen", "127.0.0.1:0")
+	r := do(t, client(), "GET", in.url("/"), nil)
+	if r.status != 200 || r.body != "hello" {
+		t.Fatalf("GET / = %d %q", r.status, r.body)
+	}
+}
+
+// Host picks the site: exact names, wildcards, then the listener default.
+func TestVirtualHosts_ChosenByHost(t *testing.T) {
+	cfg := `
+site a.test {
+    listen 127.0.0.1:0;
+    return 200 "a";
+}
+site *.b.test {
+    listen 127.0.0.1:0;
+    return 200 "wild-b";
+}
+site fallback {
+    listen 127.0.0.1:0 default;
+    return 200 "default";
+}
+`
+	in := startTandem(t, cfg, nil)
+	c := client()
+	for host, want := range map[string]string{
+		"a.test": "a", "A.TEST:80": "a", "x.b.test": "wild-b", "deep.x.b.test": "wild-b",
+		"b.test": "default", "other": "default", "": "default",
+	} {
+		r := do(t, c, "GET", in.url("/"), map[string]string{"Host": host})
+		if r.body != want {
+			t.Errorf("Host %q served %q, want %q", host, r.body, want)
+		}
+	}
+}
+
+// Limits answer with the right status instead of hanging or crashing.
+func TestLimits(t *testing.T) {
+	cfg := `
+header_timeout 1s;
+max_header_size 4k;
+site _ {
+    listen 127.0.0.1:0;
+    client_max_body_size 1k;
+    return 200 "ok";
+}
+`
+	in := startTandem(t, cfg, nil)
+	c := client()
+	t.Run("body too large is 413", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", in.url("/"), bytes.NewReader(make([]byte, 4096)))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 413 {
+			t.Fatalf("status %d, want 413", resp.StatusCode)
+		}
+	})
+	t.Run("headers too large is 431", func(t *testing.T) {
+		r := do(t, c, "GET", in.url("/"), map[string]string{"X-Big": strings.Repeat("a", 8192)})
+		if r.status != 431 {
+			t.Fatalf("status %d, want 431", r.status)
+		}
+	})
+	t.Run("slowloris is cut at header_timeout", func(t *testing.T) {
+		conn, err := net.Dial("tcp", in.addrs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n")
+		start := time.Now()
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = io.ReadAll(conn)
+		if err != nil {
+			t.Fatalf("connection not closed by the server: %v", err)
+		}
+		if waited := time.Since(start); waited > 5*time.Second {
+			t.Fatalf("server waited %v for headers; header_timeout is 1s", waited)
+		}
+	})
+}

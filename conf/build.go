@@ -1,0 +1,304 @@
+package conf
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// builder maps the generic tree into the typed model, recording every
+// problem and carrying on, so one run reports all of them.
+type builder struct {
+	errs *errList
+	cfg  *Config
+}
+
+// scope is the block being built: main, a site, or a location.
+type scope struct {
+	kind  blockKind
+	site  *Site     // nil in main
+	loc   *Location // nil outside a location
+	route *Route    // the site's or location's route
+	// seen records where each non-repeatable directive first appeared.
+	seen map[string]Pos
+	// written records every directive that appeared in the block, valid or
+	// not, so validation does not report a bad root as a missing one too.
+	written map[string]bool
+	// handler is the first handler directive in this block, so a second,
+	// conflicting one can point back at it.
+	handler    string
+	handlerPos Pos
+}
+
+func newScope(kind blockKind) *scope {
+	return &scope{kind: kind, seen: map[string]Pos{}, written: map[string]bool{}}
+}
+
+// buildMain builds the top level.
+func (b *builder) buildMain(nodes []*node) {
+	b.cfg.Limits.MaxBodyBytes = -1 // unset until defaults; 0 means unlimited
+	b.buildBlock(newScope(inMain), nodes)
+}
+
+// buildBlock dispatches each directive through the table after the checks
+// every directive shares: known name, allowed here, shape, repetition.
+func (b *builder) buildBlock(sc *scope, nodes []*node) {
+	for _, n := range nodes {
+		d, ok := directives[n.Name]
+		if !ok {
+			b.unknown(n)
+			continue
+		}
+		if d.in&sc.kind == 0 {
+			msg := fmt.Sprintf("%q is not allowed in %s; allowed in: %s", n.Name, sc.kind, d.in)
+			if d.hint != "" {
+				msg += " (" + d.hint + ")"
+			}
+			b.errs.add(n.Pos, "%s", msg)
+			continue
+		}
+		sc.written[n.Name] = true
+		if !checkShape(b.errs, n, d) {
+			continue
+		}
+		if !d.repeat {
+			if first, dup := sc.seen[n.Name]; dup {
+				b.errs.add(n.Pos, "%q is already set in this block at %s", n.Name, first)
+				continue
+			}
+			sc.seen[n.Name] = n.Pos
+		}
+		if d.build != nil {
+			d.build(b, sc, n)
+		}
+	}
+}
+
+func (b *builder) unknown(n *node) {
+	if s := suggest(n.Name); s != "" {
+		b.errs.add(n.Pos, "unknown directive %q; did you mean %q?", n.Name, s)
+		return
+	}
+	b.errs.add(n.Pos, "unknown directive %q", n.Name)
+}
+
+// argErr records a bad argument value at the argument's position.
+func (b *builder) argErr(n *node, a arg, err error) {
+	b.errs.wrap(a.Pos, n.Name, err)
+}
+
+// path resolves a path argument against the directory of the file it was
+// written in, so a snippet means the same wherever it is included from.
+func (n *node) path(a arg) string {
+	if filepath.IsAbs(a.Value) {
+		return filepath.Clean(a.Value)
+	}
+	return filepath.Join(n.dir, a.Value)
+}
+
+func buildPIDFile(b *builder, _ *scope, n *node) {
+	b.cfg.PIDFile = n.path(n.Args[0])
+}
+
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+func buildErrorLog(b *builder, _ *scope, n *node) {
+	t := LogTarget{Pos: n.Pos, Path: n.Args[0].Value, Level: "info"}
+	if t.Path != "stderr" {
+		t.Path = n.path(n.Args[0])
+	}
+	if len(n.Args) == 2 {
+		lv := n.Args[1]
+		if !slices.Contains(logLevels, lv.Value) {
+			b.argErr(n, lv, fmt.Errorf("expected a level (debug, info, warn or error), got %q", lv.Value))
+			return
+		}
+		t.Level = lv.Value
+	}
+	b.cfg.ErrorLog = t
+}
+
+func buildAccessLog(b *builder, sc *scope, n *node) {
+	l := AccessLog{Pos: n.Pos, Set: true, Path: n.Args[0].Value, Format: "combined"}
+	switch l.Path {
+	case "off":
+		l.Off, l.Path, l.Format = true, "", ""
+		if len(n.Args) == 2 {
+			b.argErr(n, n.Args[1], fmt.Errorf("a format makes no sense with off"))
+			return
+		}
+	case "stderr":
+	default:
+		l.Path = n.path(n.Args[0])
+	}
+	if len(n.Args) == 2 {
+		f := n.Args[1]
+		if f.Value != "combined" && f.Value != "json" {
+			b.argErr(n, f, fmt.Errorf("expected a format (combined or json), got %q", f.Value))
+			return
+		}
+		l.Format = f.Value
+	}
+	if sc.site != nil {
+		sc.site.AccessLog = l
+	} else {
+		b.cfg.AccessLog = l
+	}
+}
+
+// positiveDuration parses a timeout that must not be zero: in Limits zero
+// means "use the default", so accepting "0" would silently mean 10s or 60s.
+func positiveDuration(b *builder, n *node) (time.Duration, bool) {
+	d, err := parseDuration(n.Args[0].Value)
+	if err == nil && d == 0 {
+		err = fmt.Errorf("must be greater than 0")
+	}
+	if err != nil {
+		b.argErr(n, n.Args[0], err)
+		return 0, false
+	}
+	return d, true
+}
+
+func buildShutdownTimeout(b *builder, _ *scope, n *node) {
+	if d, ok := positiveDuration(b, n); ok {
+		b.cfg.ShutdownTimeout = d
+	}
+}
+
+func buildHeaderTimeout(b *builder, _ *scope, n *node) {
+	if d, ok := positiveDuration(b, n); ok {
+		b.cfg.Limits.HeaderTimeout = d
+	}
+}
+
+func buildBodyTimeout(b *builder, _ *scope, n *node) {
+	if d, ok := positiveDuration(b, n); ok {
+		b.cfg.Limits.BodyTimeout = d
+	}
+}
+
+func buildIdleTimeout(b *builder, _ *scope, n *node) {
+	if d, ok := positiveDuration(b, n); ok {
+		b.cfg.Limits.IdleTimeout = d
+	}
+}
+
+// buildWriteTimeout accepts 0: off is write_timeout's default anyway.
+func buildWriteTimeout(b *builder, _ *scope, n *node) {
+	d, err := parseDuration(n.Args[0].Value)
+	if err != nil {
+		b.argErr(n, n.Args[0], err)
+		return
+	}
+	b.cfg.Limits.WriteTimeout = d
+}
+
+func buildMaxHeaderSize(b *builder, _ *scope, n *node) {
+	sz, err := parseSize(n.Args[0].Value)
+	if err == nil && sz == 0 {
+		err = fmt.Errorf("must be greater than 0")
+	}
+	if err != nil {
+		b.argErr(n, n.Args[0], err)
+		return
+	}
+	b.cfg.Limits.MaxHeaderBytes = sz
+}
+
+func buildMaxConnections(b *builder, _ *scope, n *node) {
+	c, err := parseCount(n.Args[0].Value)
+	if err != nil {
+		b.argErr(n, n.Args[0], err)
+		return
+	}
+	b.cfg.Limits.MaxConnections = c
+}
+
+// buildMaxBodySize sets client_max_body_size on whichever block it is in;
+// an explicit 0 means unlimited.
+func buildMaxBodySize(b *builder, sc *scope, n *node) {
+	sz, err := parseSize(n.Args[0].Value)
+	if err != nil {
+		b.argErr(n, n.Args[0], err)
+		return
+	}
+	switch {
+	case sc.loc != nil:
+		sc.loc.MaxBodyBytes = sz
+	case sc.site != nil:
+		sc.site.MaxBodyBytes = sz
+	default:
+		b.cfg.Limits.MaxBodyBytes = sz
+	}
+}
+
+func buildSite(b *builder, _ *scope, n *node) {
+	s := &Site{Pos: n.Pos, MaxBodyBytes: -1}
+	for _, a := range n.Args {
+		if err := checkSiteName(a.Value); err != nil {
+			b.errs.add(a.Pos, "%v", err)
+			continue
+		}
+		s.Names = append(s.Names, strings.ToLower(a.Value))
+		s.namePos = append(s.namePos, a.Pos)
+	}
+	sc := newScope(inSite)
+	sc.site, sc.route = s, &s.Route
+	b.buildBlock(sc, n.Block)
+	s.listenWritten = sc.written["listen"]
+	s.Route.pos.dirWritten = sc.written["root"]
+	b.cfg.Sites = append(b.cfg.Sites, s)
+}
+
+// buildListen reads `listen ADDR... [default|default_server];`.
+func buildListen(b *builder, sc *scope, n *node) {
+	args := n.Args
+	def := false
+	if last := args[len(args)-1].Value; last == "default" || last == "default_server" {
+		def, args = true, args[:len(args)-1]
+		if len(args) == 0 {
+			b.errs.add(n.Pos, "%q needs an address before %q", n.Name, last)
+			return
+		}
+	}
+	for _, a := range args {
+		addr, err := normalizeListen(a.Value)
+		if err != nil {
+			b.errs.add(a.Pos, "%v", err)
+			continue
+		}
+		sc.site.Listen = append(sc.site.Listen, Listen{Pos: a.Pos, Addr: addr, Default: def})
+	}
+}
+
+// buildLocation reads `location [=] PATH { }` and `location @NAME { }`.
+func buildLocation(b *builder, sc *scope, n *node) {
+	loc := &Location{Pos: n.Pos, MaxBodyBytes: -1}
+	p := n.Args[len(n.Args)-1]
+	switch {
+	case len(n.Args) == 2 && n.Args[0].Value == "=":
+		loc.Kind = Exact
+	case len(n.Args) == 2:
+		b.errs.add(n.Args[0].Pos, "location modifier %q is not supported; use a prefix or \"= PATH\" (regex locations are not available)", n.Args[0].Value)
+		return
+	case strings.HasPrefix(p.Value, "@"):
+		loc.Kind = Named
+	}
+	switch {
+	case loc.Kind == Named && len(p.Value) < 2:
+		b.errs.add(p.Pos, "named location needs a name after \"@\"")
+		return
+	case loc.Kind != Named && !strings.HasPrefix(p.Value, "/"):
+		b.errs.add(p.Pos, "location path %q must start with \"/\" (or \"@\" for a named location)", p.Value)
+		return
+	}
+	loc.Path = p.Value
+	lsc := newScope(inLocation)
+	lsc.site, lsc.loc, lsc.route = sc.site, loc, &loc.Route
+	b.buildBlock(lsc, n.Block)
+	loc.Route.pos.dirWritten = lsc.written["root"] || lsc.written["alias"]
+	sc.site.Locations = append(sc.site.Locations, loc)
+}

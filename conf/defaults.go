@@ -1,0 +1,179 @@
+package conf
+
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Defaults, in one place. The model's field comments document the same
+// values; TestDefaults pins them.
+const (
+	defaultShutdownTimeout = 30 * time.Second
+	defaultHeaderTimeout   = 10 * time.Second
+	defaultBodyTimeout     = 60 * time.Second
+	defaultIdleTimeout     = 75 * time.Second
+	defaultMaxHeaderBytes  = 1 << 20
+	defaultMaxBodyBytes    = 1 << 20
+)
+
+func defaultIndex() []string         { return []string{"index.html"} }
+func defaultPrecompressed() []string { return []string{"zstd", "br", "gzip"} }
+
+// DefaultPIDFile is where the pid file goes without pid_file: /run/tandem.pid
+// for root; otherwise $XDG_RUNTIME_DIR/tandem.pid when that is set (stable
+// no matter where tandem is started from); otherwise tandem.pid in the
+// working directory, made absolute.
+func DefaultPIDFile() string {
+	if os.Geteuid() == 0 {
+		return "/run/tandem.pid"
+	}
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
+		return filepath.Join(dir, "tandem.pid")
+	}
+	if abs, err := filepath.Abs("tandem.pid"); err == nil {
+		return abs
+	}
+	return "tandem.pid"
+}
+
+// applyDefaults fills every unset field, top-down, so that sites see the
+// final global values and locations see their site's final values.
+func applyDefaults(cfg *Config) {
+	applyMainDefaults(cfg)
+	for _, s := range cfg.Sites {
+		applySiteDefaults(s, cfg)
+		for _, l := range s.Locations {
+			applyLocationDefaults(l, s)
+		}
+	}
+}
+
+func applyMainDefaults(cfg *Config) {
+	if cfg.PIDFile == "" {
+		cfg.PIDFile = DefaultPIDFile()
+	}
+	if cfg.ErrorLog.Path == "" {
+		cfg.ErrorLog.Path, cfg.ErrorLog.Level = "stderr", "info"
+	}
+	if !cfg.AccessLog.Set {
+		cfg.AccessLog.Off = true
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = defaultShutdownTimeout
+	}
+	applyLimitsDefaults(&cfg.Limits)
+}
+
+func applyLimitsDefaults(l *Limits) {
+	if l.HeaderTimeout == 0 {
+		l.HeaderTimeout = defaultHeaderTimeout
+	}
+	if l.BodyTimeout == 0 {
+		l.BodyTimeout = defaultBodyTimeout
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = defaultIdleTimeout
+	}
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = defaultMaxHeaderBytes
+	}
+	if l.MaxBodyBytes < 0 {
+		l.MaxBodyBytes = defaultMaxBodyBytes
+	}
+}
+
+// applySiteDefaults gives the site the global body limit and access log
+// when it has none (Set stays false so callers can still tell), and fills
+// its route.
+func applySiteDefaults(s *Site, cfg *Config) {
+	if s.MaxBodyBytes < 0 {
+		s.MaxBodyBytes = cfg.Limits.MaxBodyBytes
+	}
+	if !s.AccessLog.Set {
+		s.AccessLog = cfg.AccessLog
+		s.AccessLog.Set = false
+	}
+	r := &s.Route
+	if r.Index == nil {
+		r.Index = defaultIndex()
+	}
+	if !r.PrecompressedSet {
+		r.Precompressed, r.PrecompressedSet = defaultPrecompressed(), true
+	}
+	r.Autoindex = orFalse(r.Autoindex)
+	r.FollowSymlinks = orFalse(r.FollowSymlinks)
+	r.HiddenFiles = orFalse(r.HiddenFiles)
+	if !hasHandler(r) && r.Root != "" {
+		r.Static = true // a root alone means "serve files"
+	}
+}
+
+// applyLocationDefaults fills a location's unset fields from its
+// (already defaulted) site. The handler (static, try_files, return) is
+// inherited only as a whole and only when the location names no handler
+// and no directory of its own: a location that says `root` or `alias`
+// means "serve files from here", and a named location never inherits one,
+// so `try_files $uri @app` cannot loop into @app.
+func applyLocationDefaults(l *Location, s *Site) {
+	if l.MaxBodyBytes < 0 {
+		l.MaxBodyBytes = s.MaxBodyBytes
+	}
+	r, sr := &l.Route, &s.Route
+	ownDir := r.Root != "" || r.Alias != ""
+	if r.Root == "" && r.Alias == "" {
+		r.Root = sr.Root
+	}
+	if r.Index == nil {
+		r.Index = slices.Clone(sr.Index)
+	}
+	if r.Expires == nil && sr.Expires != nil {
+		d := *sr.Expires
+		r.Expires = &d
+	}
+	r.Autoindex = inheritBool(r.Autoindex, sr.Autoindex)
+	r.FollowSymlinks = inheritBool(r.FollowSymlinks, sr.FollowSymlinks)
+	r.HiddenFiles = inheritBool(r.HiddenFiles, sr.HiddenFiles)
+	if !r.PrecompressedSet {
+		r.Precompressed, r.PrecompressedSet = slices.Clone(sr.Precompressed), true
+	}
+	if r.ErrorPages == nil && sr.ErrorPages != nil {
+		r.ErrorPages = maps.Clone(sr.ErrorPages)
+	}
+	switch {
+	case hasHandler(r):
+	case ownDir || l.Kind == Named:
+		r.Static = r.Root != "" || r.Alias != ""
+	default:
+		r.Static = sr.Static
+		r.TryFiles = slices.Clone(sr.TryFiles)
+		r.TryFilesPos = sr.TryFilesPos
+		if sr.Return != nil {
+			ret := *sr.Return
+			r.Return = &ret
+		}
+	}
+}
+
+// hasHandler reports whether a block chose how to answer.
+func hasHandler(r *Route) bool {
+	return r.Static || len(r.TryFiles) > 0 || r.Return != nil
+}
+
+func orFalse(b *bool) *bool {
+	if b != nil {
+		return b
+	}
+	f := false
+	return &f
+}
+
+func inheritBool(own, parent *bool) *bool {
+	if own != nil {
+		return own
+	}
+	v := *parent
+	return &v
+}

@@ -1,0 +1,195 @@
+package conf
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// blockKind is where a directive may appear; a directive's contexts are a
+// bit set of these.
+type blockKind uint8
+
+const (
+	inMain     blockKind = 1 << iota // top level of a file
+	inSite                           // inside site { }
+	inLocation                       // inside location { }
+)
+
+var blockNames = []struct {
+	k    blockKind
+	name string
+}{{inMain, "main"}, {inSite, "site"}, {inLocation, "location"}}
+
+func (k blockKind) String() string {
+	var parts []string
+	for _, b := range blockNames {
+		if k&b.k != 0 {
+			parts = append(parts, b.name)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// directive describes one directive: where it may appear, its shape, and
+// the function that maps it into the model. Adding a directive is one entry
+// in the table below plus one build function.
+type directive struct {
+	in       blockKind
+	min, max int  // argument count bounds; max < 0 means no upper bound
+	block    bool // a { } block is required (and otherwise forbidden)
+	// repeat allows the directive more than once per block; otherwise a
+	// second occurrence is an error pointing at the first.
+	repeat bool
+	// hint is appended to the wrong-context error.
+	hint  string
+	build func(b *builder, sc *scope, n *node)
+}
+
+const anyBlock = inMain | inSite | inLocation
+const routeBlocks = inSite | inLocation
+
+// directives is the read-only table of every known directive. It is filled
+// in init because the block directives' build functions walk the table
+// themselves, which a plain initializer would reject as a cycle.
+var directives map[string]directive
+
+func init() {
+	directives = map[string]directive{
+		// include is expanded by the parser; it is listed for arity checks,
+		// suggestions and the documentation test.
+		"include": {in: anyBlock, min: 1, max: 1, repeat: true},
+
+		// main
+		"site":             {in: inMain, min: 1, max: -1, block: true, repeat: true, build: buildSite},
+		"pid_file":         {in: inMain, min: 1, max: 1, build: buildPIDFile},
+		"error_log":        {in: inMain, min: 1, max: 2, build: buildErrorLog},
+		"shutdown_timeout": {in: inMain, min: 1, max: 1, build: buildShutdownTimeout},
+		"header_timeout":   {in: inMain, min: 1, max: 1, build: buildHeaderTimeout},
+		"body_timeout":     {in: inMain, min: 1, max: 1, build: buildBodyTimeout},
+		"idle_timeout":     {in: inMain, min: 1, max: 1, build: buildIdleTimeout},
+		"write_timeout":    {in: inMain, min: 1, max: 1, build: buildWriteTimeout},
+		"max_header_size":  {in: inMain, min: 1, max: 1, build: buildMaxHeaderSize},
+		"max_connections":  {in: inMain, min: 1, max: 1, build: buildMaxConnections},
+
+		// main and site
+		"access_log": {in: inMain | inSite, min: 1, max: 2, build: buildAccessLog},
+
+		// everywhere a request limit makes sense
+		"client_max_body_size": {in: anyBlock, min: 1, max: 1, build: buildMaxBodySize},
+
+		// site only
+		"listen": {in: inSite, min: 1, max: -1, repeat: true, build: buildListen},
+		"location": {in: inSite, min: 1, max: 2, block: true, repeat: true, build: buildLocation,
+			hint: "nested locations are not supported; move it up into the site block"},
+
+		// site and location: how a request is handled
+		"root":            {in: routeBlocks, min: 1, max: 1, build: buildRoot},
+		"alias":           {in: inLocation, min: 1, max: 1, build: buildAlias, hint: "use root at site level"},
+		"index":           {in: routeBlocks, min: 1, max: -1, build: buildIndex},
+		"try_files":       {in: routeBlocks, min: 2, max: -1, build: buildTryFiles},
+		"static":          {in: routeBlocks, min: 0, max: 0, build: buildStatic},
+		"return":          {in: routeBlocks, min: 1, max: 2, build: buildReturn},
+		"redirect":        {in: routeBlocks, min: 1, max: 2, build: buildRedirect},
+		"expires":         {in: routeBlocks, min: 1, max: 1, build: buildExpires},
+		"autoindex":       {in: routeBlocks, min: 1, max: 1, build: buildAutoindex},
+		"follow_symlinks": {in: routeBlocks, min: 1, max: 1, build: buildFollowSymlinks},
+		"hidden_files":    {in: routeBlocks, min: 1, max: 1, build: buildHiddenFiles},
+		"precompressed":   {in: routeBlocks, min: 1, max: -1, build: buildPrecompressed},
+		"error_page":      {in: routeBlocks, min: 2, max: -1, repeat: true, build: buildErrorPage},
+	}
+}
+
+// directiveNames returns every known directive name, sorted.
+func directiveNames() []string {
+	names := make([]string, 0, len(directives))
+	for name := range directives {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// checkShape reports a wrong argument count or a missing/unexpected block.
+// It returns false when the directive must not be built.
+func checkShape(errs *errList, n *node, d directive) bool {
+	ok := true
+	if got := len(n.Args); got < d.min || (d.max >= 0 && got > d.max) {
+		errs.add(n.Pos, "%q takes %s, got %d", n.Name, arity(d.min, d.max), got)
+		ok = false
+	}
+	switch {
+	case d.block && !n.HasBlock:
+		errs.add(n.Pos, "%q needs a { ... } block", n.Name)
+		ok = false
+	case !d.block && n.HasBlock:
+		errs.add(n.Pos, "%q does not take a { ... } block", n.Name)
+		ok = false
+	}
+	return ok
+}
+
+func arity(lo, hi int) string {
+	plural := func(n int) string {
+		if n == 1 {
+			return "1 argument"
+		}
+		return fmt.Sprintf("%d arguments", n)
+	}
+	switch {
+	case lo == hi && lo == 0:
+		return "no arguments"
+	case lo == hi:
+		return plural(lo)
+	case hi < 0:
+		return "at least " + plural(lo)
+	case hi == lo+1:
+		return fmt.Sprintf("%d or %s", lo, plural(hi))
+	}
+	return fmt.Sprintf("%d to %s", lo, plural(hi))
+}
+
+// suggest returns the known directive closest to name when it is within
+// edit distance 2 (ties go to the alphabetically first), or "". The
+// distance must also be shorter than name, so "ab" suggests nothing rather
+// than any two-letter rewrite.
+func suggest(name string) string {
+	best, bestDist := "", 3
+	for _, cand := range directiveNames() {
+		if abs(len(name)-len(cand)) >= bestDist {
+			continue // the distance is at least the length difference
+		}
+		if d := editDistance(name, cand); d < bestDist && d < len(name) {
+			best, bestDist = cand, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}

@@ -1,0 +1,58 @@
+// Package conf owns tandem's configuration language: the lexer and parser
+// (with FILE:LINE:COL positions), include expansion, the typed model that
+// the rest of tandem reads (Config, Site, Location, Route, Limits), the
+// defaults, and validation. It does no I/O beyond reading config files,
+// globbing includes and checking that root/alias directories are readable;
+// opening listeners, log files and pid files is left to cmd/tandem and edge.
+//
+// # Entry points
+//
+//	cfg, err := conf.Load("/etc/tandem/tandem.conf") // the config file
+//	cfg, err := conf.Parse("inline.conf", src)       // in-memory source
+//	cfg, err := conf.QuickStart("./public", ":8080") // tandem run --root
+//
+// A non-nil error is always an Errors: every problem found, one
+// FILE:LINE:COL: message per line, in file order. A returned *Config is
+// complete: defaults applied and locations filled from their site.
+//
+// # Grammar in brief
+//
+//	file      = { directive } .
+//	directive = NAME { ARG } ( ";" | "{" { directive } "}" ) .
+//
+// Words are separated by whitespace; ";", "{" and "}" end a word. "#"
+// starts a comment to the end of the line when it begins a word ("a#b" is
+// one word). Words may be quoted with "..." or '...'; inside quotes the
+// escapes \" \' \\ \n \t are translated and ";", "{", "}", "#" and spaces
+// are literal. Lines and columns are 1-based; columns count bytes (a tab is
+// one column, "é" two), like the Go compiler.
+//
+// Directives live in three contexts: main (top level), site, location. The
+// table in directives.go says where each may appear and how many arguments
+// it takes; adding a directive is one table entry plus one build function.
+//
+// # Pipeline
+//
+// lex → parse (includes spliced in place) → build (table-driven, into the
+// model) → validate (cross-directive and file-system checks) → defaults and
+// inheritance (defaults.go). Errors are collected at every stage; a lexer
+// error abandons the rest of that file only.
+//
+// # Pitfalls
+//
+//   - Relative paths in root, alias, pid_file, error_log and access_log
+//     resolve against the directory of the file they are written in, the
+//     same rule as include. A snippet included from two places means the
+//     same thing in both.
+//   - include of a plain name that does not exist is an error; a glob that
+//     matches nothing is not (an empty conf.d/ is normal).
+//   - Zero is not a valid header_timeout/body_timeout/idle_timeout/
+//     shutdown_timeout: in Limits zero means "default", so "0" would
+//     silently become 10s or 60s. client_max_body_size 0 does mean
+//     unlimited, which is why MaxBodyBytes uses -1 for "unset" while
+//     parsing.
+//   - Duration units are lower-case only: nginx reads "5M" as months.
+//   - A location inherits its site's handler (static, try_files, return)
+//     only when it names no handler and no root/alias of its own; named
+//     locations never inherit one, so "try_files $uri @app" cannot loop.
+package conf

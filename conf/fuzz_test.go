@@ -1,0 +1,49 @@
+package conf
+
+import (
+	"errors"
+	"testing"
+)
+
+// FuzzParse: whatever the input, loading never panics and returns either a
+// config or a non-empty Errors whose every entry has a real position.
+// Includes resolve in an in-memory file system (one snippet file exists),
+// so the fuzzer never reads the real disk.
+func FuzzParse(f *testing.F) {
+	seeds := []string{
+		"",
+		"site a { listen 80; root /www; location / { try_files $uri @x; } location @x { return 404; } }",
+		"include *.conf; include s.conf; header_timeout 1h30m; client_max_body_size 1g;",
+		"site a b { listen [::1]:8080 default; error_page 404 500 /e; expires max; } }",
+		"x \"unterminated",
+		"site { { ; } 'a\\'b' }",
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		m := memEnv{
+			files: map[string]string{"/t/main.conf": src, "/t/s.conf": "static;\nlocation /s/ { }"},
+			dirs:  map[string]bool{"/www": true, "/t/www": true},
+		}
+		cfg, err := load(m.env(), "/t/main.conf", []byte(src))
+		if err == nil {
+			if cfg == nil {
+				t.Fatal("nil config without error")
+			}
+			return
+		}
+		var es Errors
+		if !errors.As(err, &es) || len(es) == 0 {
+			t.Fatalf("error %T %v is not a non-empty Errors", err, err)
+		}
+		if cfg != nil {
+			t.Fatal("config returned with errors")
+		}
+		for _, e := range es {
+			if e.Pos.File == "" || e.Pos.Line < 1 || e.Pos.Col < 1 {
+				t.Fatalf("error without a position: %q", e.Error())
+			}
+		}
+	})
+}

@@ -1,0 +1,223 @@
+package conf
+
+import "time"
+
+// Pos is where a directive or block starts in a config file. Every error and
+// every model node carries one so messages can say FILE:LINE:COL.
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+// Config is a whole, validated configuration: the top-level directives of the
+// main file and every included file.
+type Config struct {
+	// Files lists every file that was read, main file first; reload compares them.
+	Files []string
+
+	// PIDFile is where `tandem run` writes its pid so `tandem reload` and
+	// `tandem stop` can find it. Directive: pid_file PATH; default
+	// "/run/tandem.pid" when running as root, else
+	// $XDG_RUNTIME_DIR/tandem.pid, else tandem.pid in the working directory
+	// (see DefaultPIDFile). Always absolute after loading.
+	PIDFile string
+
+	// ErrorLog is where the error log goes. Directive: error_log PATH|stderr
+	// [debug|info|warn|error]; default stderr at info.
+	ErrorLog LogTarget
+
+	// AccessLog is the global access log, used by sites without their own.
+	// Directive: access_log PATH|stderr|off [combined|json]; default off.
+	AccessLog AccessLog
+
+	// Limits apply to every listener (timeouts, header size, connections) and
+	// act as defaults for sites (client_max_body_size).
+	Limits Limits
+
+	// ShutdownTimeout is how long SIGTERM waits for in-flight requests
+	// before closing connections. Directive: shutdown_timeout DURATION;
+	// default 30s.
+	ShutdownTimeout time.Duration
+
+	Sites []*Site
+}
+
+// LogTarget is a destination plus a level for the error log.
+type LogTarget struct {
+	Pos Pos
+	// Path is a file path, or "stderr".
+	Path  string
+	Level string // debug, info, warn, error
+}
+
+// AccessLog configures an access log destination and format.
+type AccessLog struct {
+	Pos Pos
+	// Off disables the access log (access_log off;).
+	Off bool
+	// Path is a file path, or "stderr".
+	Path string
+	// Format is "combined" (nginx's) or "json". Default combined.
+	Format string
+	// Set reports whether the directive appeared (so a site's absence can
+	// fall back to the global one).
+	Set bool
+}
+
+// Limits are the connection and request limits. Zero means "use default".
+type Limits struct {
+	// HeaderTimeout bounds reading the request line and headers (slowloris).
+	// Directive: header_timeout DURATION; default 10s.
+	HeaderTimeout time.Duration
+	// BodyTimeout bounds reading the whole request body.
+	// Directive: body_timeout DURATION; default 60s.
+	BodyTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a keep-alive
+	// connection. Directive: idle_timeout DURATION; default 75s.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds writing a response. Directive: write_timeout
+	// DURATION; default 0 (off: large downloads to slow clients are legal),
+	// applied per write as an idle send timeout of 60s instead.
+	WriteTimeout time.Duration
+	// MaxHeaderBytes bounds the request line plus headers.
+	// Directive: max_header_size SIZE; default 1m.
+	MaxHeaderBytes int64
+	// MaxBodyBytes is client_max_body_size: larger bodies get 413.
+	// Directive: client_max_body_size SIZE; default 1m; 0 means unlimited
+	// when written explicitly as "client_max_body_size 0;".
+	MaxBodyBytes int64
+	// MaxConnections caps concurrent connections per listener; 0 = unlimited.
+	// Directive: max_connections N; default 0.
+	MaxConnections int
+}
+
+// Site is one virtual host: `site NAME... { ... }`.
+type Site struct {
+	Pos Pos
+	// Names are the host names this site answers: exact ("example.com"),
+	// wildcard ("*.example.com"), or "_" (matches nothing by name; use with
+	// `default`). Port suffixes are not part of names.
+	Names []string
+	// Listen lists the addresses this site is served on.
+	Listen []Listen
+	// Route holds site-wide handling; locations inherit unset fields.
+	Route Route
+	// Locations in config order. After loading, every location has its
+	// inherited fields filled from Route.
+	Locations []*Location
+	// AccessLog overrides the global access log when Set.
+	AccessLog AccessLog
+	// MaxBodyBytes: client_max_body_size at site level; -1 when unset
+	// while parsing; after loading, the effective limit (site, else global).
+	MaxBodyBytes int64
+
+	// namePos holds the position of each entry of Names.
+	namePos []Pos
+	// listenWritten is set when a listen directive appeared, valid or not.
+	listenWritten bool
+}
+
+// Listen is one `listen ADDR [default];` address.
+type Listen struct {
+	Pos Pos
+	// Addr is host:port as given to net.Listen ("127.0.0.1:8080", ":80",
+	// "[::1]:8080"). A bare port "8080" is normalised to ":8080".
+	Addr string
+	// Default marks this site as the listener's default (served for unknown
+	// Host headers). Without it, the first site listed on the address is.
+	Default bool
+}
+
+// LocationKind says how a location matches.
+type LocationKind int
+
+const (
+	// Prefix matches any path that starts with Path; the longest wins.
+	Prefix LocationKind = iota
+	// Exact (`location = /path`) matches only Path and wins over prefixes.
+	Exact
+	// Named (`location @name`) is reachable only from try_files and
+	// error_page, never by a request path.
+	Named
+)
+
+// Location is `location [=] PATH { ... }` or `location @NAME { ... }`.
+type Location struct {
+	Pos  Pos
+	Kind LocationKind
+	// Path is the prefix or exact path, or the name including '@'.
+	Path  string
+	Route Route
+	// MaxBodyBytes: client_max_body_size in this location; -1 when unset
+	// while parsing (inherit from the site, then the global limit); after
+	// loading, the effective limit.
+	MaxBodyBytes int64
+}
+
+// Route is the handling that may be set on a site and overridden per
+// location. Pointer and nil-slice fields are "unset" and inherit.
+type Route struct {
+	// Root: `root DIR;` files are looked up at DIR + request path.
+	Root string
+	// Alias: `alias DIR;` (locations only) replaces the location prefix with DIR.
+	Alias string
+	// Index: `index FILE...;` default index.html.
+	Index []string
+	// TryFiles: `try_files ARG... FALLBACK;` args may use $uri; the last may
+	// be @name, =CODE, or a URI.
+	TryFiles    []string
+	TryFilesPos Pos
+	// Static: `static;` serves files from root/alias (the default handler
+	// when no other handler is set). After loading it is also true for a
+	// block with a root/alias and no handler of its own; with try_files set
+	// it may be false, since try_files is itself file serving.
+	Static bool
+	// Return: `return CODE [URL|TEXT];`
+	Return *Return
+	// Expires: `expires DURATION|off|max;` sets Cache-Control max-age and
+	// Expires. nil = unset; a negative value means off.
+	Expires *time.Duration
+	// Autoindex: `autoindex on|off;` directory listings; default off.
+	Autoindex *bool
+	// FollowSymlinks: `follow_symlinks on|off;` default off: symlinks
+	// leading outside the root are refused.
+	FollowSymlinks *bool
+	// HiddenFiles: `hidden_files deny|allow;` whether dot-files (.git, .env)
+	// may be served; default deny (404). true means allow.
+	HiddenFiles *bool
+	// Precompressed: `precompressed zstd br gzip;` or `precompressed off;`
+	// sidecar encodings to look for, in preference order; default
+	// [zstd br gzip].
+	Precompressed    []string
+	PrecompressedSet bool
+	// ErrorPages maps a status to a URI or @name: `error_page CODE... URI;`
+	ErrorPages map[int]string
+
+	pos routePos
+}
+
+// Return is `return CODE [URL|TEXT];` or `redirect URL [CODE];`.
+type Return struct {
+	Pos  Pos
+	Code int
+	// Text is the body for non-redirect codes, or the Location for 3xx.
+	// It may contain $scheme, $host, $request_uri, $uri, $args.
+	Text string
+}
+
+// routePos remembers where route directives were written, for validation
+// errors that are found after the block is built. Not part of the model.
+type routePos struct {
+	root, alias, static Pos
+	// dirWritten is set when root or alias appears in the block, even if
+	// invalid, so a bad root is not also reported as a missing one.
+	dirWritten bool
+	// tryFallback is the position of try_files' last argument.
+	tryFallback Pos
+	// errorPages maps a status to where its error_page code and target
+	// were written.
+	errorPages map[int]errorPagePos
+}
+
+type errorPagePos struct{ code, target Pos }

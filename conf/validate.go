@@ -1,0 +1,137 @@
+package conf
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// validate checks what no single directive can: relations between sites,
+// locations and the file system. It runs on the built model before
+// defaults and inheritance, so every error points at what was written.
+func validate(cfg *Config, e env, errs *errList) {
+	names := map[string]Pos{}    // listen addr + "\x00" + site name -> first use
+	defaults := map[string]Pos{} // listen addr -> first default listen
+	for _, s := range cfg.Sites {
+		validateListen(s, names, defaults, errs)
+		validateSite(s, e, errs)
+	}
+}
+
+// siteLabel names a site in messages by its first name.
+func siteLabel(s *Site) string {
+	if len(s.Names) == 0 {
+		return "site"
+	}
+	return fmt.Sprintf("site %q", s.Names[0])
+}
+
+// validateListen checks listen addresses within one site and against the
+// sites before it: a name may answer on an address only once (the second
+// site would never be chosen), and an address has one default site.
+func validateListen(s *Site, names, defaults map[string]Pos, errs *errList) {
+	if len(s.Listen) == 0 {
+		if s.listenWritten {
+			return // the bad listen is already reported
+		}
+		errs.add(s.Pos, "%s has no listen directive; add e.g. \"listen 80;\"", siteLabel(s))
+		return
+	}
+	own := map[string]Pos{}
+	for _, l := range s.Listen {
+		if first, dup := own[l.Addr]; dup {
+			errs.add(l.Pos, "listen address %s is already listed in this site at %s", l.Addr, first)
+			continue
+		}
+		own[l.Addr] = l.Pos
+		if l.Default {
+			if first, dup := defaults[l.Addr]; dup {
+				errs.add(l.Pos, "a default site for %s is already set at %s", l.Addr, first)
+			} else {
+				defaults[l.Addr] = l.Pos
+			}
+		}
+		for i, name := range s.Names {
+			key := l.Addr + "\x00" + name
+			if first, dup := names[key]; dup {
+				errs.add(s.namePos[i], "site name %q on %s is already used at %s", name, l.Addr, first)
+				continue
+			}
+			names[key] = s.namePos[i]
+		}
+	}
+}
+
+// validateSite checks a site's route and its locations.
+func validateSite(s *Site, e env, errs *errList) {
+	named := map[string]bool{}
+	for _, l := range s.Locations {
+		if l.Kind == Named {
+			named[l.Path] = true
+		}
+	}
+	validateRoute(&s.Route, s.Route.pos.dirWritten, named, e, errs)
+	seen := map[string]Pos{}
+	for _, l := range s.Locations {
+		key := fmt.Sprintf("%d %s", l.Kind, l.Path)
+		if first, dup := seen[key]; dup {
+			errs.add(l.Pos, "location %s is already defined in this site at %s", locationLabel(l), first)
+		} else {
+			seen[key] = l.Pos
+		}
+		if l.Route.Root != "" && l.Route.Alias != "" {
+			errs.add(l.Route.pos.alias, "a location cannot have both root (at %s) and alias", l.Route.pos.root)
+		}
+		hasDir := l.Route.pos.dirWritten || s.Route.pos.dirWritten
+		validateRoute(&l.Route, hasDir, named, e, errs)
+	}
+}
+
+func locationLabel(l *Location) string {
+	if l.Kind == Exact {
+		return fmt.Sprintf("\"= %s\"", l.Path)
+	}
+	return fmt.Sprintf("%q", l.Path)
+}
+
+// validateRoute checks one block's own directives: its directories exist,
+// file handlers have somewhere to read from, and @name targets exist.
+// hasDir says whether the block or its site names a directory (root or
+// alias), valid or not.
+func validateRoute(r *Route, hasDir bool, named map[string]bool, e env, errs *errList) {
+	if r.Root != "" {
+		checkDir(e, r.pos.root, "root", r.Root, errs)
+	}
+	if r.Alias != "" {
+		checkDir(e, r.pos.alias, "alias", r.Alias, errs)
+	}
+	if !hasDir {
+		if r.Static {
+			errs.add(r.pos.static, "\"static\" needs a root or alias to serve files from")
+		}
+		if len(r.TryFiles) > 0 {
+			errs.add(r.TryFilesPos, "\"try_files\" needs a root or alias to look for files in")
+		}
+	}
+	if len(r.TryFiles) > 0 {
+		fb := r.TryFiles[len(r.TryFiles)-1]
+		if fb[0] == '@' && !named[fb] {
+			errs.add(r.pos.tryFallback, "try_files fallback %q is not a named location in this site", fb)
+		}
+	}
+	reported := map[Pos]bool{} // one error_page line may list many codes
+	for _, code := range slices.Sorted(maps.Keys(r.ErrorPages)) {
+		t, at := r.ErrorPages[code], r.pos.errorPages[code].target
+		if t[0] == '@' && !named[t] && !reported[at] {
+			errs.add(at, "error_page target %q is not a named location in this site", t)
+			reported[at] = true
+		}
+	}
+}
+
+// checkDir reports a root or alias that is not a readable directory.
+func checkDir(e env, pos Pos, what, dir string, errs *errList) {
+	if err := e.checkDir(dir); err != nil {
+		errs.wrap(pos, fmt.Sprintf("%s %q", what, dir), err)
+	}
+}

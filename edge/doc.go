@@ -1,0 +1,19 @@
+// Package edge is tandem's web-server tier: it binds the listen addresses,
+// picks a site by Host, a location by path, and runs the location's handler
+// (static files, return/redirect rules, error pages; later proxy and app).
+//
+// Everything a request touches is built once per config load into an
+// immutable router; Reload builds a new one and swaps a pointer, so a
+// request sees one config from start to finish and a reload never fails a
+// request. Listeners are owned by the Server, keyed by their configured
+// address, and survive reloads that keep the address.
+//
+// Left to others: parsing and validating the config (conf), file serving
+// and path safety (static).
+//
+// Pitfalls: limits that net/http applies per listener (header, body, idle
+// and write timeouts, max_header_size, max_connections) are fixed when the
+// listener opens; a reload that changes them applies to new addresses only
+// and logs a warning. An access-log wrapper must keep io.ReaderFrom, or
+// large files lose the sendfile path.
+package edge

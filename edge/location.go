@@ -1,0 +1,244 @@
+package edge
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/tandem-server/tandem/static"
+)
+
+// maxInternalRedirects bounds try_files and error_page hops, so a config
+// loop answers 500 instead of spinning (nginx allows 10 as well).
+const maxInternalRedirects = 10
+
+// reqState travels with a request through internal redirects.
+type reqState struct {
+	hops int
+	// inErrorPage stops error pages from applying to an error page's own
+	// failure (nginx's recursive_error_pages off).
+	inErrorPage bool
+}
+
+// location is one `location` block with its handler chosen at build time.
+type location struct {
+	site       *site
+	path       string
+	ret        *returnRule
+	tryFiles   []string
+	errorPages map[int]string
+	maxBody    int64           // bytes; 0 = unlimited
+	files      *static.Handler // nil without root/alias
+}
+
+func (l *location) serve(w http.ResponseWriter, r *http.Request, path string, st reqState) {
+	if st.hops > maxInternalRedirects {
+		writeError(w, http.StatusInternalServerError)
+		return
+	}
+	if l.maxBody > 0 && r.ContentLength > l.maxBody {
+		l.fail(w, r, path, http.StatusRequestEntityTooLarge, st)
+		return
+	}
+	if l.maxBody > 0 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, l.maxBody)
+	}
+	if status := l.handle(w, r, path, st); status != 0 {
+		l.fail(w, r, path, status, st)
+	}
+}
+
+// handle runs the location's handler and returns a status it did not
+// write (so error_page can take over), or 0 when the response is written.
+func (l *location) handle(w http.ResponseWriter, r *http.Request, path string, st reqState) int {
+	switch {
+	case l.ret != nil:
+		return l.ret.serve(w, r, path)
+	case l.tryFiles != nil:
+		return l.tryFilesServe(w, r, path, st)
+	case l.files != nil:
+		return l.serveFile(w, r, path)
+	default:
+		return http.StatusNotFound
+	}
+}
+
+func (l *location) serveFile(w http.ResponseWriter, r *http.Request, path string) int {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return http.StatusMethodNotAllowed
+	}
+	return l.files.Serve(w, r, path)
+}
+
+// tryFilesServe implements `try_files A B ... LAST`: the first of A, B...
+// that exists is served; otherwise LAST is a status (=404), a named
+// location (@app) or a URI to re-dispatch.
+func (l *location) tryFilesServe(w http.ResponseWriter, r *http.Request, path string, st reqState) int {
+	n := len(l.tryFiles)
+	if l.files != nil {
+		for _, arg := range l.tryFiles[:n-1] {
+			p := expandVars(arg, r, path)
+			kind := l.files.Lookup(p)
+			if kind == static.File || (kind == static.Dir && strings.HasSuffix(p, "/")) {
+				return l.serveFile(w, r, p)
+			}
+		}
+	}
+	last := l.tryFiles[n-1]
+	st.hops++
+	switch {
+	case strings.HasPrefix(last, "="):
+		code, err := strconv.Atoi(last[1:])
+		if err != nil {
+			return http.StatusInternalServerError
+		}
+		return code
+	case strings.HasPrefix(last, "@"):
+		named := l.site.named[last]
+		if named == nil {
+			return http.StatusInternalServerError
+		}
+		named.serve(w, r, path, st)
+		return 0
+	default:
+		target := expandVars(last, r, path)
+		r2, p := internalRequest(r, target, false)
+		l.site.dispatch(w, r2, p, st)
+		return 0
+	}
+}
+
+// fail answers with status, through the location's error_page if one
+// matches.
+func (l *location) fail(w http.ResponseWriter, r *http.Request, path string, status int, st reqState) {
+	target, ok := l.errorPages[status]
+	if !ok || st.inErrorPage {
+		writeError(w, status)
+		return
+	}
+	st.hops++
+	st.inErrorPage = true
+	if strings.HasPrefix(target, "@") {
+		if named := l.site.named[target]; named != nil {
+			named.serve(w, r, path, st)
+			return
+		}
+		writeError(w, status)
+		return
+	}
+	r2, p := internalRequest(r, target, true)
+	l.site.dispatch(&statusWriter{ResponseWriter: w, code: status}, r2, p, st)
+}
+
+// internalRequest makes the request for an internal redirect to target.
+// Error pages are fetched with GET and without conditionals or ranges, so
+// the client gets the whole page with the error's status.
+func internalRequest(r *http.Request, target string, errorPage bool) (*http.Request, string) {
+	r2 := r.Clone(r.Context())
+	u, err := url.Parse(target)
+	if err != nil {
+		u = &url.URL{Path: target}
+	}
+	r2.URL.Path = u.Path
+	r2.URL.RawPath = ""
+	if u.RawQuery != "" {
+		r2.URL.RawQuery = u.RawQuery
+	}
+	if errorPage {
+		if r2.Method != http.MethodHead {
+			r2.Method = http.MethodGet
+		}
+		for _, h := range []string{"Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since"} {
+			r2.Header.Del(h)
+		}
+	}
+	return r2, u.Path
+}
+
+// statusWriter replaces a 200 from an error page's handler with the
+// error's own status.
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.wrote {
+		return
+	}
+	s.wrote = true
+	if code == http.StatusOK {
+		code = s.code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if !s.wrote {
+		s.WriteHeader(http.StatusOK)
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// writeError writes tandem's built-in error page for status.
+func writeError(w http.ResponseWriter, status int) {
+	text := http.StatusText(status)
+	if text == "" {
+		text = "Error"
+	}
+	h := w.Header()
+	for _, k := range []string{"Content-Encoding", "Etag", "Last-Modified", "Content-Range", "Accept-Ranges", "Cache-Control", "Expires", "Vary"} {
+		delete(h, k)
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	body := fmt.Sprintf("<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n<hr><center>tandem</center>\r\n</body>\r\n</html>\r\n", status, text, status, text)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+// expandVars substitutes the nginx-style variables tandem supports in
+// try_files, return and redirect: $uri, $request_uri, $args, $host,
+// $scheme.
+func expandVars(s string, r *http.Request, path string) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		j := i + 1
+		for j < len(s) && (s[j] == '_' || s[j] >= 'a' && s[j] <= 'z' || s[j] >= 'A' && s[j] <= 'Z') {
+			j++
+		}
+		switch s[i+1 : j] {
+		case "uri":
+			b.WriteString(path)
+		case "request_uri":
+			b.WriteString(r.RequestURI)
+		case "args", "query_string":
+			b.WriteString(r.URL.RawQuery)
+		case "host":
+			b.WriteString(normalHost(r.Host))
+		case "scheme":
+			b.WriteString(scheme)
+		default:
+			b.WriteString(s[i:j])
+		}
+		i = j - 1
+	}
+	return b.String()
+}

@@ -1,0 +1,147 @@
+package edge
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// LogFiles hands out writers for log paths and reopens them all on SIGUSR1,
+// so logrotate can move a file away and tandem starts a new one (nginx's
+// USR1 contract). One LogFiles is shared by the error log and every access
+// log, so two directives naming the same path share one descriptor.
+type LogFiles struct {
+	mu    sync.Mutex
+	files map[string]*reopenFile // guarded by mu
+}
+
+// NewLogFiles returns an empty set.
+func NewLogFiles() *LogFiles {
+	return &LogFiles{files: make(map[string]*reopenFile)}
+}
+
+// Writer returns a writer for path; "stderr" (or "") is standard error.
+func (l *LogFiles) Writer(path string) (zapcore.WriteSyncer, error) {
+	if path == "" || path == "stderr" {
+		return zapcore.Lock(os.Stderr), nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f, ok := l.files[path]; ok {
+		return f, nil
+	}
+	f := &reopenFile{path: path}
+	if err := f.Reopen(); err != nil {
+		return nil, err
+	}
+	l.files[path] = f
+	return f, nil
+}
+
+// Reopen reopens every file; it returns the first error but tries them all,
+// because one unwritable directory must not stop the other logs rotating.
+func (l *LogFiles) Reopen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first error
+	for _, f := range l.files {
+		if err := f.Reopen(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Close closes every file.
+func (l *LogFiles) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first error
+	for p, f := range l.files {
+		if err := f.Close(); err != nil && first == nil {
+			first = err
+		}
+		delete(l.files, p)
+	}
+	return first
+}
+
+// reopenFile is an append-only log file that can be swapped for a fresh
+// descriptor while writers keep using it.
+type reopenFile struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File // guarded by mu
+}
+
+func (r *reopenFile) Reopen() error {
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("open log %s: %w", r.path, err)
+	}
+	r.mu.Lock()
+	old := r.f
+	r.f = f
+	r.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	return nil
+}
+
+func (r *reopenFile) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil {
+		return 0, os.ErrClosed
+	}
+	return r.f.Write(p)
+}
+
+func (r *reopenFile) Sync() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil {
+		return nil
+	}
+	return r.f.Sync()
+}
+
+func (r *reopenFile) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f = nil
+	return err
+}
+
+// NewErrorLogger builds the error log: human-readable lines with time,
+// level and message, at the given level (debug, info, warn, error).
+func NewErrorLogger(files *LogFiles, path, level string) (*zap.Logger, error) {
+	w, err := files.Writer(path)
+	if err != nil {
+		return nil, err
+	}
+	lvl, err := zapcore.ParseLevel(orDefault(level, "info"))
+	if err != nil {
+		return nil, fmt.Errorf("error log level: %w", err)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeLevel = zapcore.CapitalLevelEncoder
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), w, lvl)
+	return zap.New(core, zap.ErrorOutput(zapcore.Lock(os.Stderr))), nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,259 @@
+package edge
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tandem-server/tandem/conf"
+	"github.com/tandem-server/tandem/static"
+)
+
+// router is an immutable snapshot of every site, built once per config
+// load. A reload builds a new router and swaps it in atomically, so a
+// request sees one config from start to finish.
+type router struct {
+	byAddr map[string]*hostTable
+}
+
+// hostTable picks a site on one listen address by the Host header.
+type hostTable struct {
+	exact     map[string]*site
+	wildcards []wildcard // longest suffix first, so the most specific wins
+	def       *site
+}
+
+type wildcard struct {
+	suffix string // ".example.com" for "*.example.com"
+	site   *site
+}
+
+// site is one virtual host with its locations resolved.
+type site struct {
+	name     string
+	exact    map[string]*location
+	prefixes []*location // longest prefix first
+	named    map[string]*location
+	access   *accessLog // nil when the access log is off
+}
+
+// deps are the shared, long-lived things a router is built with.
+type deps struct {
+	files *static.Cache
+	logs  *LogFiles
+}
+
+func buildRouter(cfg *conf.Config, d deps) (*router, error) {
+	rt := &router{byAddr: make(map[string]*hostTable)}
+	access := make(map[string]*accessLog)
+	for _, sc := range cfg.Sites {
+		s, err := buildSite(cfg, sc, d, access)
+		if err != nil {
+			return nil, fmt.Errorf("site %s: %w", strings.Join(sc.Names, " "), err)
+		}
+		for _, l := range sc.Listen {
+			rt.add(l, sc.Names, s)
+		}
+	}
+	for _, t := range rt.byAddr {
+		sort.SliceStable(t.wildcards, func(i, j int) bool {
+			return len(t.wildcards[i].suffix) > len(t.wildcards[j].suffix)
+		})
+	}
+	return rt, nil
+}
+
+func (rt *router) add(l conf.Listen, names []string, s *site) {
+	t := rt.byAddr[l.Addr]
+	if t == nil {
+		t = &hostTable{exact: make(map[string]*site)}
+		rt.byAddr[l.Addr] = t
+	}
+	// The first site on an address is its default until one says `default`.
+	if t.def == nil || l.Default {
+		t.def = s
+	}
+	for _, n := range names {
+		n = strings.ToLower(n)
+		switch {
+		case strings.HasPrefix(n, "*."):
+			t.wildcards = append(t.wildcards, wildcard{suffix: n[1:], site: s})
+		case n == "_" || n == "":
+		default:
+			if _, dup := t.exact[n]; !dup {
+				t.exact[n] = s
+			}
+		}
+	}
+}
+
+// site returns the site for a request on addr with the given Host header.
+func (rt *router) site(addr, host string) *site {
+	t := rt.byAddr[addr]
+	if t == nil {
+		return nil
+	}
+	h := normalHost(host)
+	if s, ok := t.exact[h]; ok {
+		return s
+	}
+	for _, w := range t.wildcards {
+		if strings.HasSuffix(h, w.suffix) && len(h) > len(w.suffix) {
+			return w.site
+		}
+	}
+	return t.def
+}
+
+// normalHost lower-cases a Host header and drops the port and a trailing
+// dot, so "Example.COM.:8080" finds "example.com".
+func normalHost(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
+	}
+	h = strings.TrimSuffix(h, ".")
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+func buildSite(cfg *conf.Config, sc *conf.Site, d deps, access map[string]*accessLog) (*site, error) {
+	s := &site{
+		name:  firstName(sc.Names),
+		exact: make(map[string]*location),
+		named: make(map[string]*location),
+	}
+	al := cfg.AccessLog
+	if sc.AccessLog.Set {
+		al = sc.AccessLog
+	}
+	if !al.Off && al.Path != "" {
+		key := al.Path + "\x00" + al.Format
+		if access[key] == nil {
+			a, err := newAccessLog(d.logs, al.Path, al.Format)
+			if err != nil {
+				return nil, err
+			}
+			access[key] = a
+		}
+		s.access = access[key]
+	}
+	locs := sc.Locations
+	if !hasRootLocation(locs) {
+		// Site-level directives behave as an implicit `location / { }`.
+		locs = append(locs, &conf.Location{Pos: sc.Pos, Kind: conf.Prefix, Path: "/", Route: sc.Route, MaxBodyBytes: sc.MaxBodyBytes})
+	}
+	for _, lc := range locs {
+		l, err := buildLocation(s, lc, d)
+		if err != nil {
+			return nil, fmt.Errorf("location %s: %w", lc.Path, err)
+		}
+		switch lc.Kind {
+		case conf.Exact:
+			s.exact[lc.Path] = l
+		case conf.Named:
+			s.named[lc.Path] = l
+		default:
+			s.prefixes = append(s.prefixes, l)
+		}
+	}
+	sort.SliceStable(s.prefixes, func(i, j int) bool { return len(s.prefixes[i].path) > len(s.prefixes[j].path) })
+	return s, nil
+}
+
+func hasRootLocation(locs []*conf.Location) bool {
+	for _, l := range locs {
+		if l.Kind == conf.Prefix && l.Path == "/" {
+			return true
+		}
+	}
+	return false
+}
+
+func firstName(names []string) string {
+	if len(names) == 0 {
+		return "_"
+	}
+	return names[0]
+}
+
+func buildLocation(s *site, lc *conf.Location, d deps) (*location, error) {
+	rc := lc.Route
+	l := &location{
+		site:       s,
+		path:       lc.Path,
+		ret:        newReturnRule(rc.Return),
+		tryFiles:   rc.TryFiles,
+		errorPages: rc.ErrorPages,
+		maxBody:    lc.MaxBodyBytes,
+	}
+	dir, strip := rc.Root, ""
+	if rc.Alias != "" {
+		dir, strip = rc.Alias, lc.Path
+	}
+	if dir == "" {
+		return l, nil
+	}
+	opts := static.Options{
+		Root:           dir,
+		StripPrefix:    strip,
+		Index:          rc.Index,
+		Autoindex:      isOn(rc.Autoindex),
+		FollowSymlinks: isOn(rc.FollowSymlinks),
+		AllowHidden:    isOn(rc.HiddenFiles),
+		Precompressed:  rc.Precompressed,
+	}
+	if rc.Expires != nil {
+		opts.Expires = *rc.Expires
+	}
+	h, err := static.New(opts, d.files)
+	if err != nil {
+		return nil, err
+	}
+	l.files = h
+	return l, nil
+}
+
+func isOn(b *bool) bool { return b != nil && *b }
+
+// match finds the location for a path: an exact match first, then the
+// longest prefix (nginx's order without regex locations).
+func (s *site) match(path string) *location {
+	if l, ok := s.exact[path]; ok {
+		return l
+	}
+	for _, l := range s.prefixes {
+		if strings.HasPrefix(path, l.path) {
+			return l
+		}
+	}
+	return nil
+}
+
+// serve is the site's entry point for one request.
+func (s *site) serve(w http.ResponseWriter, r *http.Request) {
+	if s.access != nil {
+		rec := &recorder{ResponseWriter: w}
+		start := time.Now()
+		defer s.access.record(r, rec, start)
+		w = rec
+	}
+	s.dispatch(w, r, r.URL.Path, reqState{})
+}
+
+func (s *site) dispatch(w http.ResponseWriter, r *http.Request, path string, st reqState) {
+	l := s.match(path)
+	if l == nil {
+		writeError(w, http.StatusNotFound)
+		return
+	}
+	l.serve(w, r, path, st)
+}

@@ -1,0 +1,253 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
+
+	"github.com/tandem-server/tandem/conf"
+	"github.com/tandem-server/tandem/static"
+)
+
+// Server is the edge tier: it owns the listeners and serves every site of
+// the current config. Configs are swapped whole by Reload.
+type Server struct {
+	log   *zap.Logger
+	logs  *LogFiles
+	files *static.Cache
+
+	router atomic.Pointer[router]
+
+	mu        sync.Mutex
+	listeners map[string]*listener // by address; guarded by mu
+	limits    conf.Limits          // limits the current listeners were built with; guarded by mu
+	closed    bool                 // guarded by mu
+}
+
+// listener is one bound address with its own http.Server.
+type listener struct {
+	addr string
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{} // closed when Serve returns
+}
+
+// Options are the long-lived dependencies of a Server.
+type Options struct {
+	Log  *zap.Logger
+	Logs *LogFiles
+	// FileCache is shared by every static handler across reloads.
+	FileCache *static.Cache
+}
+
+// New builds a server for cfg without opening any socket.
+func New(cfg *conf.Config, opts Options) (*Server, error) {
+	s := &Server{
+		log:       opts.Log,
+		logs:      opts.Logs,
+		files:     opts.FileCache,
+		listeners: make(map[string]*listener),
+		limits:    cfg.Limits,
+	}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.logs == nil {
+		s.logs = NewLogFiles()
+	}
+	if s.files == nil {
+		s.files = static.NewCache(static.CacheConfig{})
+	}
+	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs})
+	if err != nil {
+		return nil, err
+	}
+	s.router.Store(rt)
+	return s, nil
+}
+
+// Start opens every listen address of the current config and serves it.
+// If any address cannot be bound, the ones opened are closed again and the
+// error names the address.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	opened, err := s.openLocked(s.router.Load(), s.limits)
+	if err != nil {
+		return err
+	}
+	for _, l := range opened {
+		s.serveLocked(l)
+	}
+	return nil
+}
+
+// Addrs returns the bound addresses, sorted (the real port when the config
+// asked for port 0).
+func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range s.listeners {
+		out = append(out, l.ln.Addr().String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// openLocked binds every address of rt that is not already open. On error
+// it closes what it opened and returns nothing.
+func (s *Server) openLocked(rt *router, lim conf.Limits) ([]*listener, error) {
+	var opened []*listener
+	for addr := range rt.byAddr {
+		if _, ok := s.listeners[addr]; ok {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range opened {
+				_ = l.ln.Close()
+			}
+			return nil, fmt.Errorf("listen %s: %w", addr, err)
+		}
+		if lim.MaxConnections > 0 {
+			ln = netutil.LimitListener(ln, lim.MaxConnections)
+		}
+		opened = append(opened, &listener{addr: addr, ln: ln, srv: s.httpServer(addr, lim), done: make(chan struct{})})
+	}
+	return opened, nil
+}
+
+func (s *Server) serveLocked(l *listener) {
+	s.listeners[l.addr] = l
+	s.log.Info("listening", zap.String("addr", l.ln.Addr().String()))
+	go func() {
+		defer close(l.done)
+		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serve stopped", zap.String("addr", l.addr), zap.Error(err))
+		}
+	}()
+}
+
+func (s *Server) httpServer(addr string, lim conf.Limits) *http.Server {
+	return &http.Server{
+		Handler:           &listenerHandler{srv: s, addr: addr},
+		ReadHeaderTimeout: lim.HeaderTimeout,
+		// ReadTimeout covers headers and body together in net/http, so the
+		// body gets its own budget on top of the header one.
+		ReadTimeout:    lim.HeaderTimeout + lim.BodyTimeout,
+		WriteTimeout:   lim.WriteTimeout,
+		IdleTimeout:    lim.IdleTimeout,
+		MaxHeaderBytes: int(lim.MaxHeaderBytes),
+		ErrorLog:       zap.NewStdLog(s.log.Named("http")),
+	}
+}
+
+// Reload swaps in cfg with no failed request: the new router is built
+// first (an error leaves the old config serving), new addresses are bound
+// before the swap (a bind error also leaves the old config serving), the
+// router pointer is swapped, and only then are addresses that left the
+// config shut down gracefully in the background, within the new config's
+// shutdown_timeout. Unchanged addresses keep
+// their sockets, so no connection is refused during the switch.
+//
+// Listener-wide limits (timeouts, max_header_size, max_connections) apply to
+// newly opened addresses; the error log warns when a reload changes them.
+func (s *Server) Reload(cfg *conf.Config) error {
+	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs})
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("reload: server is shut down")
+	}
+	opened, err := s.openLocked(rt, cfg.Limits)
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	if cfg.Limits != s.limits && len(s.listeners) > 0 {
+		s.log.Warn("listener limits changed; they apply to new listen addresses now and to all after a restart")
+	}
+	s.router.Store(rt)
+	for _, l := range opened {
+		s.serveLocked(l)
+	}
+	for addr, l := range s.listeners {
+		if _, keep := rt.byAddr[addr]; keep {
+			continue
+		}
+		delete(s.listeners, addr)
+		s.log.Info("closing listener no longer in config", zap.String("addr", addr))
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			_ = shutdownListener(ctx, l)
+		}()
+	}
+	return nil
+}
+
+// Shutdown stops accepting on every address at once, waits for in-flight
+// requests to finish until ctx is done, then closes the connections that are
+// left. It returns ctx.Err() when the deadline cut requests off.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	ls := make([]*listener, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		ls = append(ls, l)
+	}
+	s.listeners = map[string]*listener{}
+	s.mu.Unlock()
+
+	errs := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() { errs <- shutdownListener(ctx, l) }()
+	}
+	var first error
+	for range ls {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func shutdownListener(ctx context.Context, l *listener) error {
+	err := l.srv.Shutdown(ctx)
+	if err != nil {
+		_ = l.srv.Close()
+	}
+	<-l.done
+	return err
+}
+
+// listenerHandler routes a request on one address to a site of the
+// current config.
+type listenerHandler struct {
+	srv  *Server
+	addr string
+}
+
+func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := h.srv.router.Load().site(h.addr, r.Host)
+	if st == nil {
+		// The address left the config while this connection was open.
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusMisdirectedRequest)
+		return
+	}
+	st.serve(w, r)
+}
+
+var _ http.Handler = (*listenerHandler)(nil)

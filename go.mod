@@ -1,0 +1,13 @@
+module github.com/tandem-server/tandem
+
+go 1.26.8
+
+require (
+	go.uber.org/zap v1.28.0
+	golang.org/x/net v0.62.0
+)
+
+require (
+	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
+	go.uber.org/multierr v1.10.0 // indirect
+)
