@@ -15,12 +15,13 @@ type builder struct {
 	cfg  *Config
 }
 
-// scope is the block being built: main, a site, or a location.
+// scope is the block being built: main, a site, a location or an app.
 type scope struct {
 	kind  blockKind
 	site  *Site     // nil in main
 	loc   *Location // nil outside a location
 	route *Route    // the site's or location's route
+	app   *App      // nil outside an app block
 	// seen records where each non-repeatable directive first appeared.
 	seen map[string]Pos
 	// written records every directive that appeared in the block, valid or
@@ -51,8 +52,9 @@ func (b *builder) buildBlock(sc *scope, nodes []*node) {
 			b.unknown(n)
 			continue
 		}
+		d, all := d.forContext(sc.kind)
 		if d.in&sc.kind == 0 {
-			msg := fmt.Sprintf("%q is not allowed in %s; allowed in: %s", n.Name, sc.kind, d.in)
+			msg := fmt.Sprintf("%q is not allowed in %s; allowed in: %s", n.Name, sc.kind, all)
 			if d.hint != "" {
 				msg += " (" + d.hint + ")"
 			}

@@ -11,8 +11,8 @@ import (
 const maxExpires = 10 * 365 * 24 * time.Hour
 
 // claimHandler enforces one handler per block. static and try_files go
-// together (try_files is static serving with a fallback); return and
-// redirect exclude everything else, because they answer without looking at
+// together (try_files is static serving with a fallback); return, redirect
+// and app exclude everything else, because they answer without looking at
 // files and a second handler would silently never run.
 func (b *builder) claimHandler(sc *scope, n *node) bool {
 	fileish := func(name string) bool { return name == "static" || name == "try_files" }

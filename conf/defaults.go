@@ -4,6 +4,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"time"
 )
@@ -17,7 +18,17 @@ const (
 	defaultIdleTimeout     = 75 * time.Second
 	defaultMaxHeaderBytes  = 1 << 20
 	defaultMaxBodyBytes    = 1 << 20
+
+	defaultPython          = "/usr/bin/python3" // when it exists
+	defaultPythonFromPath  = "python3"          // otherwise
+	defaultAppTimeout      = 30 * time.Second
+	defaultGracefulTimeout = 30 * time.Second
+	defaultQueue           = 1024
+	defaultQueueTimeout    = 30 * time.Second
 )
+
+// defaultWorkers is gunicorn's rule of thumb, 2 × cores + 1.
+func defaultWorkers() int { return 2*runtime.NumCPU() + 1 }
 
 func defaultIndex() []string         { return []string{"index.html"} }
 func defaultPrecompressed() []string { return []string{"zstd", "br", "gzip"} }
@@ -41,8 +52,11 @@ func DefaultPIDFile() string {
 
 // applyDefaults fills every unset field, top-down, so that sites see the
 // final global values and locations see their site's final values.
-func applyDefaults(cfg *Config) {
+func applyDefaults(cfg *Config, e env) {
 	applyMainDefaults(cfg)
+	for _, a := range cfg.Apps {
+		applyAppDefaults(a, e)
+	}
 	for _, s := range cfg.Sites {
 		applySiteDefaults(s, cfg)
 		for _, l := range s.Locations {
@@ -85,6 +99,49 @@ func applyLimitsDefaults(l *Limits) {
 	}
 }
 
+// applyAppDefaults fills an app's unset fields. Workers defaults to
+// 2 × cores + 1 kept within min_workers/max_workers when those are set;
+// unset bounds equal Workers (no automatic scaling).
+func applyAppDefaults(a *App, e env) {
+	if a.Python == "" {
+		a.Python = defaultPythonFromPath
+		if e.checkExec(defaultPython) == nil {
+			a.Python = defaultPython
+		}
+	}
+	if a.Chdir == "" {
+		a.Chdir = a.dir
+	}
+	if a.Workers == 0 {
+		a.Workers = defaultWorkers()
+		if a.MaxWorkers > 0 {
+			a.Workers = min(a.Workers, a.MaxWorkers)
+		}
+		a.Workers = max(a.Workers, a.MinWorkers)
+	}
+	if a.MinWorkers == 0 {
+		a.MinWorkers = a.Workers
+	}
+	if a.MaxWorkers == 0 {
+		a.MaxWorkers = a.Workers
+	}
+	if a.Timeout == 0 {
+		a.Timeout = defaultAppTimeout
+	}
+	if a.GracefulTimeout == 0 {
+		a.GracefulTimeout = defaultGracefulTimeout
+	}
+	if !a.preloadSet {
+		a.Preload = true
+	}
+	if a.Queue == 0 {
+		a.Queue = defaultQueue
+	}
+	if a.QueueTimeout == 0 {
+		a.QueueTimeout = defaultQueueTimeout
+	}
+}
+
 // applySiteDefaults gives the site the global body limit and access log
 // when it has none (Set stays false so callers can still tell), and fills
 // its route.
@@ -112,7 +169,7 @@ func applySiteDefaults(s *Site, cfg *Config) {
 }
 
 // applyLocationDefaults fills a location's unset fields from its
-// (already defaulted) site. The handler (static, try_files, return) is
+// (already defaulted) site. The handler (static, try_files, return, app) is
 // inherited only as a whole and only when the location names no handler
 // and no directory of its own: a location that says `root` or `alias`
 // means "serve files from here", and a named location never inherits one,
@@ -154,12 +211,13 @@ func applyLocationDefaults(l *Location, s *Site) {
 			ret := *sr.Return
 			r.Return = &ret
 		}
+		r.App = sr.App
 	}
 }
 
 // hasHandler reports whether a block chose how to answer.
 func hasHandler(r *Route) bool {
-	return r.Static || len(r.TryFiles) > 0 || r.Return != nil
+	return r.Static || len(r.TryFiles) > 0 || r.Return != nil || r.App != ""
 }
 
 func orFalse(b *bool) *bool {

@@ -14,12 +14,13 @@ const (
 	inMain     blockKind = 1 << iota // top level of a file
 	inSite                           // inside site { }
 	inLocation                       // inside location { }
+	inApp                            // inside app NAME { }
 )
 
 var blockNames = []struct {
 	k    blockKind
 	name string
-}{{inMain, "main"}, {inSite, "site"}, {inLocation, "location"}}
+}{{inMain, "main"}, {inSite, "site"}, {inLocation, "location"}, {inApp, "app"}}
 
 func (k blockKind) String() string {
 	var parts []string
@@ -44,6 +45,24 @@ type directive struct {
 	// hint is appended to the wrong-context error.
 	hint  string
 	build func(b *builder, sc *scope, n *node)
+	// also is the same name with another shape in other contexts: `app
+	// NAME { }` defines an app at top level, `app NAME;` uses it in a site
+	// or location. The contexts of a name's variants must not overlap.
+	also *directive
+}
+
+// forContext returns the variant of d allowed in kind (or d itself when
+// none is) and the union of every variant's contexts, for the
+// wrong-context message.
+func (d directive) forContext(kind blockKind) (directive, blockKind) {
+	found, all := d, blockKind(0)
+	for v := &d; v != nil; v = v.also {
+		all |= v.in
+		if v.in&kind != 0 {
+			found = *v
+		}
+	}
+	return found, all
 }
 
 const anyBlock = inMain | inSite | inLocation
@@ -58,7 +77,7 @@ func init() {
 	directives = map[string]directive{
 		// include is expanded by the parser; it is listed for arity checks,
 		// suggestions and the documentation test.
-		"include": {in: anyBlock, min: 1, max: 1, repeat: true},
+		"include": {in: anyBlock | inApp, min: 1, max: 1, repeat: true},
 
 		// main
 		"site":             {in: inMain, min: 1, max: -1, block: true, repeat: true, build: buildSite},
@@ -97,6 +116,31 @@ func init() {
 		"hidden_files":    {in: routeBlocks, min: 1, max: 1, build: buildHiddenFiles},
 		"precompressed":   {in: routeBlocks, min: 1, max: -1, build: buildPrecompressed},
 		"error_page":      {in: routeBlocks, min: 2, max: -1, repeat: true, build: buildErrorPage},
+
+		// `app NAME { }` at top level defines an app; `app NAME;` in a site
+		// or location is the handler that sends requests to it.
+		"app": {in: inMain, min: 1, max: 1, block: true, repeat: true, build: buildApp,
+			also: &directive{in: routeBlocks, min: 1, max: 1, build: buildAppRef}},
+
+		// app only (see build_app.go)
+		"wsgi":             {in: inApp, min: 1, max: 1, build: buildWSGI},
+		"asgi":             {in: inApp, min: 1, max: 1, build: buildASGI},
+		"command":          {in: inApp, min: 1, max: -1, build: buildCommand},
+		"python":           {in: inApp, min: 1, max: 1, build: buildPython},
+		"chdir":            {in: inApp, min: 1, max: 1, build: buildChdir},
+		"env":              {in: inApp, min: 2, max: 2, repeat: true, build: buildEnv},
+		"workers":          {in: inApp, min: 1, max: 1, build: buildWorkers},
+		"min_workers":      {in: inApp, min: 1, max: 1, build: buildMinWorkers},
+		"max_workers":      {in: inApp, min: 1, max: 1, build: buildMaxWorkers},
+		"timeout":          {in: inApp, min: 1, max: 1, build: buildAppTimeout},
+		"graceful_timeout": {in: inApp, min: 1, max: 1, build: buildGracefulTimeout},
+		"max_requests":     {in: inApp, min: 1, max: 3, build: buildMaxRequests},
+		"max_lifetime":     {in: inApp, min: 1, max: 3, build: buildMaxLifetime},
+		"max_memory":       {in: inApp, min: 1, max: 1, build: buildMaxMemory},
+		"preload":          {in: inApp, min: 1, max: 1, build: buildPreload},
+		"queue":            {in: inApp, min: 1, max: 3, build: buildQueue},
+		"user":             {in: inApp, min: 1, max: 1, build: buildUser},
+		"group":            {in: inApp, min: 1, max: 1, build: buildGroup},
 	}
 }
 
@@ -154,8 +198,14 @@ func arity(lo, hi int) string {
 // distance must also be shorter than name, so "ab" suggests nothing rather
 // than any two-letter rewrite.
 func suggest(name string) string {
+	return closest(name, directiveNames())
+}
+
+// closest returns the candidate within edit distance 2 of name, under
+// suggest's rules; cands must be sorted.
+func closest(name string, cands []string) string {
 	best, bestDist := "", 3
-	for _, cand := range directiveNames() {
+	for _, cand := range cands {
 		if abs(len(name)-len(cand)) >= bestDist {
 			continue // the distance is at least the length difference
 		}

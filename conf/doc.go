@@ -27,9 +27,12 @@
 // are literal. Lines and columns are 1-based; columns count bytes (a tab is
 // one column, "é" two), like the Go compiler.
 //
-// Directives live in three contexts: main (top level), site, location. The
-// table in directives.go says where each may appear and how many arguments
-// it takes; adding a directive is one table entry plus one build function.
+// Directives live in four contexts: main (top level), site, location, and
+// app (inside `app NAME { }`). The table in directives.go says where each
+// may appear and how many arguments it takes; adding a directive is one
+// table entry plus one build function. One name may have a variant per
+// context: `app NAME { }` defines an app in main, `app NAME;` uses it in a
+// site or location.
 //
 // # Pipeline
 //
@@ -40,10 +43,11 @@
 //
 // # Pitfalls
 //
-//   - Relative paths in root, alias, pid_file, error_log and access_log
-//     resolve against the directory of the file they are written in, the
-//     same rule as include. A snippet included from two places means the
-//     same thing in both.
+//   - Relative paths in root, alias, pid_file, error_log, access_log, chdir
+//     and python (when it contains "/") resolve against the directory of
+//     the file they are written in, the same rule as include. A snippet
+//     included from two places means the same thing in both. An app's
+//     chdir defaults to that directory too.
 //   - include of a plain name that does not exist is an error; a glob that
 //     matches nothing is not (an empty conf.d/ is normal).
 //   - Zero is not a valid header_timeout/body_timeout/idle_timeout/
@@ -52,7 +56,14 @@
 //     unlimited, which is why MaxBodyBytes uses -1 for "unset" while
 //     parsing.
 //   - Duration units are lower-case only: nginx reads "5M" as months.
-//   - A location inherits its site's handler (static, try_files, return)
-//     only when it names no handler and no root/alias of its own; named
-//     locations never inherit one, so "try_files $uri @app" cannot loop.
+//   - A location inherits its site's handler (static, try_files, return,
+//     app) only when it names no handler and no root/alias of its own;
+//     named locations never inherit one, so "try_files $uri @app" cannot
+//     loop.
+//   - Load does not check that user/group in an app block can be used
+//     (`tandem check` often runs as another user than the server); the
+//     server calls Config.CheckPrivileges(os.Geteuid()) before starting
+//     workers.
+//   - Zero is not a valid workers/min_workers/max_workers/queue or app
+//     timeout, for the same reason as the limits above.
 package conf

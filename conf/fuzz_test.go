@@ -17,6 +17,7 @@ func FuzzParse(f *testing.F) {
 		"site a b { listen [::1]:8080 default; error_page 404 500 /e; expires max; } }",
 		"x \"unterminated",
 		"site { { ; } 'a\\'b' }",
+		"app b { wsgi a.b:c(); env K v; max_requests 9 jitter 1; queue 5 timeout 1s; }\nsite a { listen 80; app b; location @x { app c; } }",
 	}
 	for _, s := range seeds {
 		f.Add(s)

@@ -9,8 +9,9 @@ import (
 	"testing"
 )
 
-// memEnv is an in-memory file system for tests: files by absolute path,
-// and the set of directories that count as readable roots.
+// memEnv is an in-memory file system for tests: files by absolute path
+// (each also counts as an executable), and the set of directories that
+// count as readable roots.
 type memEnv struct {
 	files map[string]string
 	dirs  map[string]bool
@@ -43,6 +44,14 @@ func (m memEnv) env() env {
 				return nil
 			}
 			return errors.New("directory does not exist")
+		},
+		// Every file counts as executable; /usr/bin/python3 exists only
+		// when a test lists it.
+		checkExec: func(p string) error {
+			if _, ok := m.files[p]; ok {
+				return nil
+			}
+			return errors.New("file does not exist")
 		},
 	}
 }

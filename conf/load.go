@@ -9,18 +9,37 @@ import (
 )
 
 // env is the package's only contact with the file system: reading config
-// files, globbing includes, and checking that roots are readable
-// directories. Tests and the fuzzer swap it for an in-memory one.
+// files, globbing includes, checking that roots are readable directories
+// and that python executables exist. Tests and the fuzzer swap it for an
+// in-memory one.
 type env struct {
 	readFile func(path string) ([]byte, error)
 	glob     func(pattern string) ([]string, error)
 	// checkDir returns nil when path is a readable directory, else an
 	// error phrased to follow the path ("does not exist").
 	checkDir func(path string) error
+	// checkExec returns nil when path is an executable file, else an error
+	// phrased like checkDir's. It also picks the default python.
+	checkExec func(path string) error
 }
 
 func osEnv() env {
-	return env{readFile: os.ReadFile, glob: filepath.Glob, checkDir: checkDirOS}
+	return env{readFile: os.ReadFile, glob: filepath.Glob, checkDir: checkDirOS, checkExec: checkExecOS}
+}
+
+func checkExecOS(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errors.New("file does not exist")
+	case err != nil:
+		return fmt.Errorf("cannot stat file: %w", pathErrCause(err))
+	case fi.IsDir():
+		return errors.New("is a directory")
+	case fi.Mode().Perm()&0o111 == 0:
+		return errors.New("is not executable")
+	}
+	return nil
 }
 
 func checkDirOS(path string) error {
@@ -89,7 +108,7 @@ func load(e env, name string, src []byte) (*Config, error) {
 	if len(errs.errs) > 0 {
 		return nil, errs.sorted(p.order)
 	}
-	applyDefaults(cfg)
+	applyDefaults(cfg, e)
 	cfg.Files = p.files
 	return cfg, nil
 }
@@ -124,6 +143,6 @@ func QuickStart(root, listen string) (*Config, error) {
 		Route:        Route{Root: absRoot, Static: true},
 		MaxBodyBytes: -1,
 	}}
-	applyDefaults(cfg)
+	applyDefaults(cfg, osEnv())
 	return cfg, nil
 }

@@ -16,8 +16,12 @@ func TestValidConf(t *testing.T) {
 	if err != nil {
 		t.Fatalf("valid.conf: %v", err)
 	}
-	if len(cfg.Sites) != 2 || len(cfg.Files) != 2 {
-		t.Errorf("got %d sites from %d files, want 2 and 2", len(cfg.Sites), len(cfg.Files))
+	if len(cfg.Sites) != 2 || len(cfg.Files) != 2 || len(cfg.Apps) != 1 {
+		t.Errorf("got %d sites and %d apps from %d files, want 2, 1 and 2", len(cfg.Sites), len(cfg.Apps), len(cfg.Files))
+	}
+	abs, _ := filepath.Abs("testdata/example")
+	if a := cfg.Apps[0]; a.Chdir != abs || a.Python != "python3" {
+		t.Errorf("app chdir %q python %q, want %q and python3", a.Chdir, a.Python, abs)
 	}
 }
 
@@ -45,6 +49,11 @@ func TestBrokenConf(t *testing.T) {
 		m + `17:12: a default site for 127.0.0.1:8080 is already set at testdata/broken.conf:8:12`,
 		m + `18:12: invalid port "99999" in listen address "99999": want a number from 0 to 65535 (0 picks a free port)`,
 		m + `19:10: root "TD/does-not-exist": directory does not exist`,
+		m + `23:10: wsgi: expected MODULE:CALLABLE like blog.wsgi:application, got "blog"`,
+		m + `24:13: workers: must be at least 1`,
+		m + `25:23: max_requests: expected "jitter", got "100"`,
+		m + `27:5: app "blog" is already defined at testdata/broken.conf:22:5`,
+		m + `30:25: no app named "blgo"; did you mean "blog"?`,
 		inc + `4:14: location path "static/" must start with "/" (or "@" for a named location)`,
 		inc + `5:41: a location cannot have both root (at testdata/broken.d/more.conf:5:27) and alias`,
 		inc + `6:20: error_page target "@gone" is not a named location in this site`,

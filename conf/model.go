@@ -41,6 +41,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 
 	Sites []*Site
+
+	// Apps are the `app NAME { }` blocks, in config order.
+	Apps []*App
 }
 
 // LogTarget is a destination plus a level for the error log.
@@ -175,6 +178,8 @@ type Route struct {
 	Static bool
 	// Return: `return CODE [URL|TEXT];`
 	Return *Return
+	// App: `app NAME;` sends requests to the app pool NAME.
+	App string
 	// Expires: `expires DURATION|off|max;` sets Cache-Control max-age and
 	// Expires. nil = unset; a negative value means off.
 	Expires *time.Duration
@@ -218,6 +223,83 @@ type routePos struct {
 	// errorPages maps a status to where its error_page code and target
 	// were written.
 	errorPages map[int]errorPagePos
+	// app is where the NAME of `app NAME;` was written.
+	app Pos
 }
 
 type errorPagePos struct{ code, target Pos }
+
+// App is `app NAME { ... }`: a supervised pool of worker processes that
+// locations reach with `app NAME;`. Exactly one of WSGI, ASGI or Command
+// is set.
+type App struct {
+	Pos  Pos
+	Name string
+	// WSGI is `wsgi MODULE:CALLABLE;` (e.g. "blog.wsgi:application").
+	WSGI string
+	// ASGI is `asgi MODULE:CALLABLE;` (reserved for a later issue).
+	ASGI string
+	// Command is `command ARG...;` (reserved for a later issue).
+	Command []string
+	// Python is `python PATH;` default /usr/bin/python3 when it exists,
+	// else "python3" from PATH.
+	Python string
+	// Chdir is `chdir DIR;` the app's working directory, put first on
+	// sys.path. Default: the config file's directory.
+	Chdir string
+	// Env is `env KEY VALUE;` (repeatable), added to the worker environment.
+	Env []EnvVar
+	// Workers is `workers N;` default 2 × CPU cores + 1.
+	Workers int
+	// MinWorkers/MaxWorkers are `min_workers N;`/`max_workers N;` bounds for
+	// scaling; default both equal Workers (no automatic scaling).
+	MinWorkers int
+	MaxWorkers int
+	// Timeout is `timeout DURATION;` per request; default 30s.
+	Timeout time.Duration
+	// GracefulTimeout is `graceful_timeout DURATION;` how long a stopping
+	// worker may finish its request; default 30s.
+	GracefulTimeout time.Duration
+	// MaxRequests is `max_requests N [jitter N];` 0 = never recycle.
+	MaxRequests       int
+	MaxRequestsJitter int
+	// MaxLifetime is `max_lifetime DURATION [jitter DURATION];` 0 = never.
+	MaxLifetime       time.Duration
+	MaxLifetimeJitter time.Duration
+	// MaxMemory is `max_memory SIZE;` RSS ceiling per worker; 0 = none.
+	MaxMemory int64
+	// Preload is `preload on|off;` default on (import once in a zygote, fork workers).
+	Preload bool
+	// Queue is `queue N [timeout DURATION];` requests waiting for a free
+	// worker; default 1024, timeout default 30s. Past either: 503.
+	Queue        int
+	QueueTimeout time.Duration
+	// User/Group are `user NAME;`/`group NAME;` to drop privileges (root
+	// only). Load does not check privileges, since `tandem check` often runs
+	// as another user than the server; the server calls
+	// Config.CheckPrivileges before it starts workers.
+	User  string
+	Group string
+
+	// dir is the directory of the file the block is written in, Chdir's
+	// default.
+	dir string
+	// preloadSet is set when preload appeared, so "off" is not defaulted.
+	preloadSet bool
+	pos        appPos
+}
+
+// appPos remembers where app directives were written, for validation
+// errors found after the block is built. Not part of the model.
+type appPos struct {
+	name, python, chdir, user, group Pos
+	workers, minWorkers, maxWorkers  Pos
+	// env maps each env KEY to where it was written.
+	env map[string]Pos
+}
+
+// EnvVar is one `env KEY VALUE;`.
+type EnvVar struct {
+	Key   string
+	Value string
+}

@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 )
 
@@ -10,11 +11,56 @@ import (
 // locations and the file system. It runs on the built model before
 // defaults and inheritance, so every error points at what was written.
 func validate(cfg *Config, e env, errs *errList) {
+	apps := validateApps(cfg.Apps, e, errs)
 	names := map[string]Pos{}    // listen addr + "\x00" + site name -> first use
 	defaults := map[string]Pos{} // listen addr -> first default listen
 	for _, s := range cfg.Sites {
 		validateListen(s, names, defaults, errs)
-		validateSite(s, e, errs)
+		validateSite(s, apps, e, errs)
+	}
+}
+
+// validateApps checks each app block and that names are unique; it
+// returns the app names for `app NAME;` lookups.
+func validateApps(apps []*App, e env, errs *errList) map[string]bool {
+	first := map[string]Pos{}
+	for _, a := range apps {
+		if at, dup := first[a.Name]; dup {
+			errs.add(a.pos.name, "app %q is already defined at %s", a.Name, at)
+		} else {
+			first[a.Name] = a.pos.name
+		}
+		validateApp(a, e, errs)
+	}
+	names := map[string]bool{}
+	for name := range first {
+		names[name] = true
+	}
+	return names
+}
+
+// validateApp checks an app's directories, its python, and that
+// min_workers <= workers <= max_workers for the bounds that were set.
+func validateApp(a *App, e env, errs *errList) {
+	if a.Chdir != "" {
+		checkDir(e, a.pos.chdir, "chdir", a.Chdir, errs)
+	}
+	if filepath.IsAbs(a.Python) {
+		if err := e.checkExec(a.Python); err != nil {
+			errs.wrap(a.pos.python, fmt.Sprintf("python %q", a.Python), err)
+		}
+	}
+	p := a.pos
+	switch {
+	case a.Workers > 0:
+		if a.MinWorkers > a.Workers {
+			errs.add(p.minWorkers, "min_workers %d is more than workers %d (at %s)", a.MinWorkers, a.Workers, p.workers)
+		}
+		if a.MaxWorkers > 0 && a.MaxWorkers < a.Workers {
+			errs.add(p.maxWorkers, "max_workers %d is less than workers %d (at %s)", a.MaxWorkers, a.Workers, p.workers)
+		}
+	case a.MinWorkers > 0 && a.MaxWorkers > 0 && a.MaxWorkers < a.MinWorkers:
+		errs.add(p.maxWorkers, "max_workers %d is less than min_workers %d (at %s)", a.MaxWorkers, a.MinWorkers, p.minWorkers)
 	}
 }
 
@@ -63,14 +109,14 @@ func validateListen(s *Site, names, defaults map[string]Pos, errs *errList) {
 }
 
 // validateSite checks a site's route and its locations.
-func validateSite(s *Site, e env, errs *errList) {
+func validateSite(s *Site, apps map[string]bool, e env, errs *errList) {
 	named := map[string]bool{}
 	for _, l := range s.Locations {
 		if l.Kind == Named {
 			named[l.Path] = true
 		}
 	}
-	validateRoute(&s.Route, s.Route.pos.dirWritten, named, e, errs)
+	validateRoute(&s.Route, s.Route.pos.dirWritten, named, apps, e, errs)
 	seen := map[string]Pos{}
 	for _, l := range s.Locations {
 		key := fmt.Sprintf("%d %s", l.Kind, l.Path)
@@ -83,7 +129,7 @@ func validateSite(s *Site, e env, errs *errList) {
 			errs.add(l.Route.pos.alias, "a location cannot have both root (at %s) and alias", l.Route.pos.root)
 		}
 		hasDir := l.Route.pos.dirWritten || s.Route.pos.dirWritten
-		validateRoute(&l.Route, hasDir, named, e, errs)
+		validateRoute(&l.Route, hasDir, named, apps, e, errs)
 	}
 }
 
@@ -95,10 +141,10 @@ func locationLabel(l *Location) string {
 }
 
 // validateRoute checks one block's own directives: its directories exist,
-// file handlers have somewhere to read from, and @name targets exist.
-// hasDir says whether the block or its site names a directory (root or
-// alias), valid or not.
-func validateRoute(r *Route, hasDir bool, named map[string]bool, e env, errs *errList) {
+// file handlers have somewhere to read from, and @name targets and apps
+// exist. hasDir says whether the block or its site names a directory (root
+// or alias), valid or not.
+func validateRoute(r *Route, hasDir bool, named, apps map[string]bool, e env, errs *errList) {
 	if r.Root != "" {
 		checkDir(e, r.pos.root, "root", r.Root, errs)
 	}
@@ -117,6 +163,13 @@ func validateRoute(r *Route, hasDir bool, named map[string]bool, e env, errs *er
 		fb := r.TryFiles[len(r.TryFiles)-1]
 		if fb[0] == '@' && !named[fb] {
 			errs.add(r.pos.tryFallback, "try_files fallback %q is not a named location in this site", fb)
+		}
+	}
+	if r.App != "" && !apps[r.App] {
+		if s := closest(r.App, slices.Sorted(maps.Keys(apps))); s != "" {
+			errs.add(r.pos.app, "no app named %q; did you mean %q?", r.App, s)
+		} else {
+			errs.add(r.pos.app, "no app named %q; define it at top level with app %s { ... }", r.App, r.App)
 		}
 	}
 	reported := map[Pos]bool{} // one error_page line may list many codes

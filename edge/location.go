@@ -31,6 +31,7 @@ type location struct {
 	errorPages map[int]string
 	maxBody    int64           // bytes; 0 = unlimited
 	files      *static.Handler // nil without root/alias
+	app        AppHandler      // nil without `app NAME;`
 }
 
 func (l *location) serve(w http.ResponseWriter, r *http.Request, path string, st reqState) {
@@ -56,6 +57,8 @@ func (l *location) handle(w http.ResponseWriter, r *http.Request, path string, s
 	switch {
 	case l.ret != nil:
 		return l.ret.serve(w, r, path)
+	case l.app != nil && l.tryFiles == nil:
+		return l.app.Serve(w, r)
 	case l.tryFiles != nil:
 		return l.tryFilesServe(w, r, path, st)
 	case l.files != nil:

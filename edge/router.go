@@ -44,6 +44,7 @@ type site struct {
 type deps struct {
 	files *static.Cache
 	logs  *LogFiles
+	apps  func(name string) (AppHandler, bool)
 }
 
 func buildRouter(cfg *conf.Config, d deps) (*router, error) {
@@ -194,6 +195,15 @@ func buildLocation(s *site, lc *conf.Location, d deps) (*location, error) {
 		tryFiles:   rc.TryFiles,
 		errorPages: rc.ErrorPages,
 		maxBody:    lc.MaxBodyBytes,
+	}
+	if rc.App != "" {
+		var ok bool
+		if d.apps != nil {
+			l.app, ok = d.apps(rc.App)
+		}
+		if !ok {
+			return nil, fmt.Errorf("no app named %q is running", rc.App)
+		}
 	}
 	dir, strip := rc.Root, ""
 	if rc.Alias != "" {

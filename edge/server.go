@@ -23,6 +23,7 @@ type Server struct {
 	log   *zap.Logger
 	logs  *LogFiles
 	files *static.Cache
+	apps  func(name string) (AppHandler, bool)
 
 	router atomic.Pointer[router]
 
@@ -46,6 +47,16 @@ type Options struct {
 	Logs *LogFiles
 	// FileCache is shared by every static handler across reloads.
 	FileCache *static.Cache
+	// Apps finds the app pool for `app NAME;` (appserver.Manager in
+	// production). Nil means no app pools: such locations fail to build.
+	Apps func(name string) (AppHandler, bool)
+}
+
+// AppHandler serves a request with an application pool. Serve returns 0
+// when it wrote the response, or a status it did not write so that
+// error_page can answer instead.
+type AppHandler interface {
+	Serve(w http.ResponseWriter, r *http.Request) int
 }
 
 // New builds a server for cfg without opening any socket.
@@ -54,6 +65,7 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 		log:       opts.Log,
 		logs:      opts.Logs,
 		files:     opts.FileCache,
+		apps:      opts.Apps,
 		listeners: make(map[string]*listener),
 		limits:    cfg.Limits,
 	}
@@ -66,7 +78,7 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 	if s.files == nil {
 		s.files = static.NewCache(static.CacheConfig{})
 	}
-	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs})
+	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +174,7 @@ func (s *Server) httpServer(addr string, lim conf.Limits) *http.Server {
 // Listener-wide limits (timeouts, max_header_size, max_connections) apply to
 // newly opened addresses; the error log warns when a reload changes them.
 func (s *Server) Reload(cfg *conf.Config) error {
-	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs})
+	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps})
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
