@@ -2,9 +2,9 @@
 export PATH := $(PATH):/usr/local/go/bin
 FUZZTIME ?= 20s
 
-.PHONY: test vet unit fuzz build example
+.PHONY: test vet unit pytest fuzz build example
 
-test: vet unit fuzz
+test: vet unit pytest fuzz
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -12,6 +12,11 @@ vet:
 
 unit:
 	go test -race -count=1 -timeout 10m ./...
+
+# The Python worker's own tests, with Debian's interpreter (where
+# python3-flask and python3-django live).
+pytest:
+	PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest discover -s appserver/python
 
 # Each fuzz target runs for a bounded time; new crashers land in testdata/.
 fuzz:
