@@ -67,6 +67,48 @@ func buildRouter(cfg *conf.Config, d deps) (*router, error) {
 	return rt, nil
 }
 
+// close releases the router's static handlers (their root directory
+// handles and cached bytes). Call it only once no request can still be
+// routed through rt.
+func (rt *router) close() {
+	seen := make(map[*site]bool)
+	for _, t := range rt.byAddr {
+		for _, s := range t.allSites() {
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+			for _, l := range s.locations() {
+				if l.files != nil {
+					_ = l.files.Close()
+				}
+			}
+		}
+	}
+}
+
+func (t *hostTable) allSites() []*site {
+	out := []*site{t.def}
+	for _, s := range t.exact {
+		out = append(out, s)
+	}
+	for _, w := range t.wildcards {
+		out = append(out, w.site)
+	}
+	return out
+}
+
+func (s *site) locations() []*location {
+	out := append([]*location(nil), s.prefixes...)
+	for _, l := range s.exact {
+		out = append(out, l)
+	}
+	for _, l := range s.named {
+		out = append(out, l)
+	}
+	return out
+}
+
 func (rt *router) add(l conf.Listen, names []string, s *site) {
 	t := rt.byAddr[l.Addr]
 	if t == nil {

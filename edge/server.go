@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/net/netutil"
@@ -190,7 +191,10 @@ func (s *Server) Reload(cfg *conf.Config) error {
 	if cfg.Limits != s.limits && len(s.listeners) > 0 {
 		s.log.Warn("listener limits changed; they apply to new listen addresses now and to all after a restart")
 	}
-	s.router.Store(rt)
+	prev := s.router.Swap(rt)
+	// Requests that picked the old router may still be running; its
+	// handlers are released once they have had the grace period to finish.
+	time.AfterFunc(cfg.ShutdownTimeout, prev.close)
 	for _, l := range opened {
 		s.serveLocked(l)
 	}
@@ -232,6 +236,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			first = err
 		}
 	}
+	s.router.Load().close()
 	return first
 }
 

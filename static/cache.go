@@ -113,6 +113,17 @@ func (c *Cache) put(k cacheKey, e *entry) {
 	}
 }
 
+// dropHandler removes every entry of one handler.
+func (c *Cache) dropHandler(id uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range c.lru.Keys() {
+		if k.handler == id {
+			c.lru.Remove(k)
+		}
+	}
+}
+
 // entry is an immutable snapshot of what a URL path resolves to, apart
 // from checked, the time it was last confirmed against the disk.
 type entry struct {
@@ -166,8 +177,10 @@ func (h *Handler) entry(urlPath string) *entry {
 	}
 	h.fill(e)
 	e.checked.Store(now)
-	if e.status != 500 {
-		// I/O errors are not remembered: the next request retries.
+	// Not remembered: I/O errors (the next request retries) and paths
+	// refused without touching the disk (sigs == nil), which are cheap to
+	// refuse again and would let junk URLs evict real entries.
+	if e.status != 500 && e.sigs != nil {
 		c.put(k, e)
 	}
 	return e

@@ -244,3 +244,22 @@ func TestServe_LargeFile_Sendfile(t *testing.T) {
 		t.Errorf("Content-Range %q", resp.Header.Get("Content-Range"))
 	}
 }
+
+// TestCache_HandlerCloseDropsEntries: a retired handler's entries (and
+// their bytes) leave the shared cache.
+func TestCache_HandlerCloseDropsEntries(t *testing.T) {
+	root, _ := tree(t)
+	c := NewCache(CacheConfig{})
+	defer c.Close()
+	keep, err := New(Options{Root: root}, c)
+	must(t, err)
+	defer keep.Close()
+	gone, err := New(Options{Root: root}, c)
+	must(t, err)
+	do(keep, "GET", "/hello.txt")
+	do(gone, "GET", "/range.txt")
+	gone.Close()
+	if c.lru.Len() != 1 || c.bytes.Load() != 11 {
+		t.Errorf("after Close: %s", c)
+	}
+}

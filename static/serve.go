@@ -104,15 +104,19 @@ func (h *Handler) applyDefaults() error {
 	return nil
 }
 
-// Close releases the Root directory handle (and a private cache). Safe to
-// call more than once.
+// Close releases the Root directory handle and drops this handler's cache
+// entries (a reload retires handlers; their bytes should not linger until
+// LRU pressure finds them). Safe to call more than once.
 func (h *Handler) Close() error {
 	var err error
 	if h.fs != nil {
 		err = h.fs.close()
 	}
 	if h.ownCache {
-		err = errors.Join(err, h.cache.Close())
+		return errors.Join(err, h.cache.Close())
+	}
+	if h.cache != nil {
+		h.cache.dropHandler(h.id)
 	}
 	return err
 }
