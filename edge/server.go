@@ -131,6 +131,9 @@ func (s *Server) openLocked(rt *router, lim conf.Limits) ([]*listener, error) {
 			}
 			return nil, fmt.Errorf("listen %s: %w", addr, err)
 		}
+		if lim.WriteTimeout == 0 {
+			ln = &idleSendListener{Listener: ln, timeout: sendIdleTimeout}
+		}
 		if lim.MaxConnections > 0 {
 			ln = netutil.LimitListener(ln, lim.MaxConnections)
 		}

@@ -1,0 +1,94 @@
+package edge
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func acceptPair(t *testing.T, timeout time.Duration) (server net.Conn, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	l := &idleSendListener{Listener: ln, timeout: timeout}
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// A client that stops reading is cut off after the idle send timeout
+// instead of holding the connection forever.
+func TestIdleSend_StalledClientTimesOut(t *testing.T) {
+	server, _ := acceptPair(t, 200*time.Millisecond)
+	buf := make([]byte, 1<<20)
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 1000; i++ { // far more than the socket buffers hold
+			if _, err := server.Write(buf); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("write to a stalled client ended with %v, want a timeout", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("write to a stalled client never timed out")
+	}
+}
+
+// ReadFrom moves a file larger than one sendfile chunk completely, both
+// bare and under an io.LimitedReader, so net/http's sendfile path works.
+func TestIdleSend_ReadFromMovesWholeFile(t *testing.T) {
+	const size = 2*sendfileChunk + 12345
+	path := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(path, make([]byte, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, limited := range []bool{false, true} {
+		server, client := acceptPair(t, 5*time.Second)
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan int64, 1)
+		go func() {
+			n, _ := io.Copy(io.Discard, client)
+			got <- n
+		}()
+		var src io.Reader = f
+		want := int64(size)
+		if limited {
+			want = size - 100
+			src = &io.LimitedReader{R: f, N: want}
+		}
+		n, err := server.(io.ReaderFrom).ReadFrom(src)
+		f.Close()
+		server.Close()
+		if err != nil || n != want {
+			t.Fatalf("limited=%v: ReadFrom moved %d, err %v; want %d", limited, n, err, want)
+		}
+		if r := <-got; r != want {
+			t.Fatalf("limited=%v: client received %d bytes, want %d", limited, r, want)
+		}
+	}
+}
