@@ -22,6 +22,7 @@ pytest:
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime $(FUZZTIME) ./static/
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./conf/
+	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./appserver/wire/
 
 build:
 	go build -o bin/tandem ./cmd/tandem

@@ -1,0 +1,141 @@
+package appserver
+
+import (
+	"container/list"
+	"errors"
+	"time"
+)
+
+// Dispatch errors. Serve maps all three to 503 with Retry-After.
+var (
+	// ErrQueueFull: no idle worker and `queue N` requests already waiting.
+	ErrQueueFull = errors.New("app queue full")
+	// ErrQueueTimeout: waited `queue … timeout` without a worker.
+	ErrQueueTimeout = errors.New("timed out waiting for a free worker")
+	// ErrUnavailable: the pool has no generation that can serve (booting,
+	// failed to import, or shutting down).
+	ErrUnavailable = errors.New("app unavailable")
+)
+
+// waiter is one request waiting for a worker. reply has room for one
+// grant, so the arbiter never blocks on a request goroutine.
+type waiter struct {
+	reply    chan grant
+	deadline time.Time
+	elem     *list.Element // in the queue, or nil
+}
+
+// grant answers a waiter: a leased worker or an error.
+type grant struct {
+	w   *worker
+	err error
+}
+
+func newWaiter() *waiter { return &waiter{reply: make(chan grant, 1)} }
+
+// dispatcher is the idle list and the bounded FIFO queue of one pool. It is
+// plain data owned by the arbiter goroutine (no locks, no goroutines), so
+// its rules are unit-tested without processes:
+//   - a request takes an idle worker if there is one, else waits in FIFO
+//     order, so a request never waits behind a slow one while a worker is
+//     free, and earlier requests are served first;
+//   - at most limit requests wait; more get ErrQueueFull at once;
+//   - a waiter older than timeout gets ErrQueueTimeout.
+//
+// The idle list is LIFO: the most recently used worker is reused first,
+// which keeps its caches warm and lets the rest stay idle long enough for
+// idle shrinking to notice them.
+type dispatcher struct {
+	idle    []*worker
+	queue   list.List // of *waiter, oldest first
+	limit   int
+	timeout time.Duration
+}
+
+func (d *dispatcher) init(limit int, timeout time.Duration) {
+	d.queue.Init()
+	d.limit, d.timeout = limit, timeout
+}
+
+// pushIdle puts w on the idle list.
+func (d *dispatcher) pushIdle(w *worker) { d.idle = append(d.idle, w) }
+
+// popIdle takes the most recently idle worker, or nil.
+func (d *dispatcher) popIdle() *worker {
+	n := len(d.idle)
+	if n == 0 {
+		return nil
+	}
+	w := d.idle[n-1]
+	d.idle[n-1] = nil
+	d.idle = d.idle[:n-1]
+	return w
+}
+
+// removeIdle takes w off the idle list; false if it was not there.
+func (d *dispatcher) removeIdle(w *worker) bool {
+	for i, x := range d.idle {
+		if x == w {
+			copy(d.idle[i:], d.idle[i+1:])
+			d.idle[len(d.idle)-1] = nil
+			d.idle = d.idle[:len(d.idle)-1]
+			return true
+		}
+	}
+	return false
+}
+
+// enqueue appends wt to the queue; false when the queue is full.
+func (d *dispatcher) enqueue(wt *waiter, now time.Time) bool {
+	if d.queue.Len() >= d.limit {
+		return false
+	}
+	wt.deadline = now.Add(d.timeout)
+	wt.elem = d.queue.PushBack(wt)
+	return true
+}
+
+// dequeue removes and returns the oldest waiter, or nil.
+func (d *dispatcher) dequeue() *waiter {
+	e := d.queue.Front()
+	if e == nil {
+		return nil
+	}
+	return d.remove(e.Value.(*waiter))
+}
+
+// remove takes wt out of the queue (it gave up); nil if it was not queued.
+func (d *dispatcher) remove(wt *waiter) *waiter {
+	if wt.elem == nil {
+		return nil
+	}
+	d.queue.Remove(wt.elem)
+	wt.elem = nil
+	return wt
+}
+
+// expire removes and returns the waiters whose deadline has passed. The
+// queue is FIFO with one timeout, so they are all at the front.
+func (d *dispatcher) expire(now time.Time) []*waiter {
+	var out []*waiter
+	for e := d.queue.Front(); e != nil; e = d.queue.Front() {
+		wt := e.Value.(*waiter)
+		if now.Before(wt.deadline) {
+			break
+		}
+		out = append(out, d.remove(wt))
+	}
+	return out
+}
+
+// nextDeadline is when the oldest waiter times out.
+func (d *dispatcher) nextDeadline() (time.Time, bool) {
+	e := d.queue.Front()
+	if e == nil {
+		return time.Time{}, false
+	}
+	return e.Value.(*waiter).deadline, true
+}
+
+// queued is the number of waiting requests.
+func (d *dispatcher) queued() int { return d.queue.Len() }

@@ -1,0 +1,67 @@
+// Package appserver is tandem's application server: the gunicorn half. It
+// supervises pools of pre-forked Python WSGI workers and serves each
+// request on a worker that is actually free.
+//
+// # What it owns
+//
+// A Manager has one Pool per `app` block. Each Pool has one arbiter
+// goroutine (arbiter.go) that alone owns the worker table: spawns, exits,
+// requests taken and given back, ticks and commands (reload, scale,
+// shutdown) all arrive as events, so there is no lock on the table. Each
+// worker moves through the state machine in worker.go (Starting, Idle,
+// Busy, Draining, Exited; illegal moves are errors). dispatch.go is the
+// idle list plus the bounded FIFO queue; supervise.go marks workers past
+// their limits (timeout, max_requests, max_lifetime, max_memory) and
+// scales; exit.go gives every exit a typed reason that is logged with the
+// exit code or signal. Processes are started behind the launcher/process
+// seam (spawn.go, zygote.go), which tests replace with fakes. proxy.go is
+// the request path; the wire format is in package wire and
+// docs/protocol.md.
+//
+// Left to others: parsing the config (conf), routing a request to a pool
+// and error pages (edge), wiring SIGHUP/SIGTTIN/SIGTTOU (cmd/tandem), the
+// Python side of the protocol (python/tandem_worker.py).
+//
+// # Lifecycle
+//
+// NewManager validates; Start writes the embedded worker script into the
+// private runtime dir, marks the process a child subreaper and boots a
+// first generation per app: with preload a zygote imports the app once and
+// forks workers on request (double fork, so they are re-parented to
+// tandem and waited for with pidfds); without preload each worker is a
+// fresh interpreter. Start returns when every pool's workers are ready, or
+// with the import error's traceback. Reload boots a new generation and
+// switches dispatch only when all its workers are ready; old workers finish
+// their request and exit (reason Reload); if the new code fails to import,
+// the old generation keeps serving. Shutdown stops dispatch, lets requests
+// in flight finish until graceful_timeout or the context's deadline, then
+// kills, and returns once everything is reaped.
+//
+// # Request path
+//
+// Serve reads the whole request body at the edge first (memory, then an
+// unlinked file in the runtime dir), then takes a worker. Responses are
+// read from the worker as fast as it writes: complete or
+// Content-Length-declared ones are buffered and the worker is released
+// before the client is written to; responses without a length that arrive
+// over time (WSGI generators) are streamed chunk by chunk and hold their
+// worker while the client reads — the documented trade-off for keeping
+// streaming responses streaming.
+//
+// # Pitfalls
+//
+//   - tandem becomes a child subreaper: any process a worker double-forks
+//     is re-parented to tandem too. Only workers are waited for, so such
+//     grandchildren stay zombies until tandem exits.
+//   - A worker that dies after it was forked but before it sends R (its
+//     pid unknown) is not reaped either; this only happens when the app
+//     crashes in a post-fork hook.
+//   - `timeout` covers the whole exchange, like gunicorn's sync workers:
+//     long streamed responses (server-sent events) need a larger timeout.
+//   - A zygote that dies is replaced at the next spawn, which re-imports
+//     the code now on disk: in effect an unannounced reload (logged).
+//   - max_memory has no jitter: the one-recycle-at-a-time rule is what
+//     spreads memory recycling.
+//   - Import failures exit with code 3 and stop respawning for that
+//     generation; the pool answers 503 until a reload fixes the code.
+package appserver

@@ -1,0 +1,365 @@
+package appserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/tandem-server/tandem/appserver/python"
+	"github.com/tandem-server/tandem/conf"
+)
+
+// Options are the long-lived dependencies of a Manager.
+type Options struct {
+	// Log receives worker exits, stderr of the Python processes, and
+	// supervision decisions. Nil discards them.
+	Log *zap.Logger
+	// RuntimeDir is a private directory (mode 0700, created if missing)
+	// for the worker script and spilled request/response bodies. Empty
+	// means a fresh directory under $TMPDIR, removed at Shutdown. Never a
+	// shared directory: spills hold request bodies.
+	RuntimeDir string
+
+	// launch replaces the process seam in tests.
+	launch launchFunc
+}
+
+// Manager runs one Pool per `app` block.
+type Manager struct {
+	log        *zap.Logger
+	runtimeDir string
+	ownDir     bool // created by us: removed at Shutdown
+	launch     launchFunc
+
+	mu      sync.RWMutex
+	pools   map[string]*Pool // guarded by mu
+	started bool             // guarded by mu
+}
+
+// NewManager validates apps and fills defaults on copies; nothing starts.
+func NewManager(apps []*conf.App, opts Options) (*Manager, error) {
+	m := &Manager{log: opts.Log, runtimeDir: opts.RuntimeDir, launch: opts.launch, pools: make(map[string]*Pool)}
+	if m.log == nil {
+		m.log = zap.NewNop()
+	}
+	checked, err := checkApps(apps)
+	if err != nil {
+		return nil, err
+	}
+	for _, app := range checked {
+		m.pools[app.Name] = m.newPool(app)
+	}
+	return m, nil
+}
+
+// checkApps validates a config's apps and returns copies with defaults.
+func checkApps(apps []*conf.App) ([]*conf.App, error) {
+	seen := make(map[string]bool)
+	out := make([]*conf.App, 0, len(apps))
+	for _, a := range apps {
+		if a == nil {
+			continue
+		}
+		if a.Name == "" {
+			return nil, errors.New("app without a name")
+		}
+		if seen[a.Name] {
+			return nil, fmt.Errorf("app %s defined twice", a.Name)
+		}
+		seen[a.Name] = true
+		if a.WSGI == "" {
+			return nil, fmt.Errorf("app %s: only `wsgi MODULE:CALLABLE;` apps are supported so far", a.Name)
+		}
+		c := *a
+		c.Env = append([]conf.EnvVar(nil), a.Env...)
+		withDefaults(&c)
+		if c.MinWorkers > c.MaxWorkers {
+			return nil, fmt.Errorf("app %s: min_workers %d > max_workers %d", a.Name, c.MinWorkers, c.MaxWorkers)
+		}
+		out = append(out, &c)
+	}
+	return out, nil
+}
+
+// withDefaults fills zero fields with the documented defaults (conf fills
+// them too; this keeps hand-built Apps in tests and embedders safe).
+func withDefaults(a *conf.App) {
+	if a.Workers <= 0 {
+		a.Workers = 2*runtime.NumCPU() + 1
+	}
+	if a.MaxWorkers <= 0 {
+		a.MaxWorkers = max(a.Workers, a.MinWorkers)
+	}
+	if a.MinWorkers <= 0 {
+		a.MinWorkers = min(a.Workers, a.MaxWorkers)
+	}
+	if a.Timeout <= 0 {
+		a.Timeout = 30 * time.Second
+	}
+	if a.GracefulTimeout <= 0 {
+		a.GracefulTimeout = 30 * time.Second
+	}
+	if a.Queue <= 0 {
+		a.Queue = 1024
+	}
+	if a.QueueTimeout <= 0 {
+		a.QueueTimeout = 30 * time.Second
+	}
+	if a.Python == "" {
+		a.Python = "python3"
+		if _, err := os.Stat("/usr/bin/python3"); err == nil {
+			a.Python = "/usr/bin/python3"
+		} else if p, err := exec.LookPath("python3"); err == nil {
+			a.Python = p
+		}
+	}
+	if a.Chdir == "" {
+		if wd, err := os.Getwd(); err == nil {
+			a.Chdir = wd
+		}
+	}
+}
+
+func (m *Manager) newPool(app *conf.App) *Pool {
+	return &Pool{name: app.Name, first: app, log: m.log, mgr: m}
+}
+
+// Start prepares the runtime directory, marks tandem a child subreaper
+// (preload workers are re-parented to it), and boots every app. It returns
+// when every pool serves, or with the first boot errors, an import error
+// carrying the Python traceback. On error nothing is left running.
+func (m *Manager) Start(ctx context.Context) error {
+	m.mu.Lock()
+	if m.started {
+		m.mu.Unlock()
+		return errors.New("appserver: Start called twice")
+	}
+	m.started = true
+	pools := m.poolsLocked()
+	m.mu.Unlock()
+
+	if err := m.prepare(); err != nil {
+		return err
+	}
+	errs := make([]error, len(pools))
+	var wg sync.WaitGroup
+	for i, p := range pools {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.start(ctx, p.first)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		m.Shutdown(sctx)
+		return err
+	}
+	return nil
+}
+
+// prepare creates the runtime dir, writes the worker script and becomes a
+// subreaper.
+func (m *Manager) prepare() error {
+	if m.runtimeDir == "" {
+		dir, err := os.MkdirTemp("", "tandem-")
+		if err != nil {
+			return fmt.Errorf("runtime dir: %w", err)
+		}
+		m.runtimeDir, m.ownDir = dir, true
+	} else {
+		if err := os.MkdirAll(m.runtimeDir, 0o700); err != nil {
+			return fmt.Errorf("runtime dir: %w", err)
+		}
+		// It holds request bodies: refuse to leave it readable by others.
+		if err := os.Chmod(m.runtimeDir, 0o700); err != nil {
+			return fmt.Errorf("runtime dir: %w", err)
+		}
+	}
+	if m.launch == nil {
+		script := filepath.Join(m.runtimeDir, python.FileName)
+		if err := writeFileAtomic(script, python.Script, 0o600); err != nil {
+			return fmt.Errorf("write worker script: %w", err)
+		}
+		m.launch = newOSLauncher(script, m.log)
+	}
+	// Workers forked by a zygote are orphaned on purpose (double fork);
+	// as subreaper we inherit them and can wait for them.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), perm)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// poolsLocked returns the pools; m.mu must be held.
+func (m *Manager) poolsLocked() []*Pool {
+	out := make([]*Pool, 0, len(m.pools))
+	for _, p := range m.pools {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Pool returns the pool serving app name, or nil. The same *Pool serves
+// the app across reloads.
+func (m *Manager) Pool(name string) *Pool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.pools[name]
+}
+
+// Reload applies a new set of apps. For each kept app a new generation
+// imports the new code; dispatch switches to it only when all its workers
+// are ready, and the old workers finish their requests and exit (reason
+// Reload). If the new code fails to import, the old generation keeps
+// serving and the error (with the traceback) is returned. New apps start;
+// removed apps shut down after the rest is ready. Errors of several apps
+// are joined.
+func (m *Manager) Reload(ctx context.Context, apps []*conf.App) error {
+	checked, err := checkApps(apps)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if !m.started {
+		m.mu.Unlock()
+		return errors.New("appserver: Reload before Start")
+	}
+	keep := make(map[string]bool)
+	type job struct {
+		p   *Pool
+		app *conf.App
+		add bool
+	}
+	var jobs []job
+	for _, app := range checked {
+		keep[app.Name] = true
+		if p := m.pools[app.Name]; p != nil {
+			jobs = append(jobs, job{p: p, app: app})
+		} else {
+			jobs = append(jobs, job{p: m.newPool(app), app: app, add: true})
+		}
+	}
+	var gone []*Pool
+	for name, p := range m.pools {
+		if !keep[name] {
+			gone = append(gone, p)
+		}
+	}
+	m.mu.Unlock()
+
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if j.add {
+				errs[i] = j.p.start(ctx, j.app)
+			} else {
+				errs[i] = j.p.reload(ctx, j.app)
+			}
+		}()
+	}
+	wg.Wait()
+
+	m.mu.Lock()
+	for i, j := range jobs {
+		if j.add && errs[i] == nil {
+			m.pools[j.app.Name] = j.p
+		}
+	}
+	for _, p := range gone {
+		delete(m.pools, p.name)
+	}
+	m.mu.Unlock()
+	for i, j := range jobs {
+		if j.add && errs[i] != nil {
+			gone = append(gone, j.p) // started halfway: stop it
+		}
+	}
+	for _, p := range gone {
+		if err := p.shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Shutdown stops every pool: dispatch stops at once (queued requests get
+// 503), in-flight requests may finish until each app's graceful_timeout or
+// ctx's deadline, whichever is first; then workers are killed. It returns
+// once every worker and zygote is reaped, and removes a runtime dir it
+// created.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	pools := m.poolsLocked()
+	m.mu.Unlock()
+	errs := make([]error, len(pools))
+	var wg sync.WaitGroup
+	for i, p := range pools {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	if m.ownDir {
+		if err := os.RemoveAll(m.runtimeDir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ScaleUp adds a worker to app name, up to max_workers (SIGTTIN).
+func (m *Manager) ScaleUp(name string) { m.scale(name, +1) }
+
+// ScaleDown removes a worker from app name, down to min_workers (SIGTTOU).
+// The longest idle worker exits with reason ScaleDown.
+func (m *Manager) ScaleDown(name string) { m.scale(name, -1) }
+
+func (m *Manager) scale(name string, delta int) {
+	if p := m.Pool(name); p != nil {
+		p.scale(delta)
+	}
+}
+
+// RuntimeDir is the private directory in use (after Start).
+func (m *Manager) RuntimeDir() string { return m.runtimeDir }
+
+var _ http.Handler = (*Pool)(nil)

@@ -1,0 +1,512 @@
+package appserver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tandem-server/tandem/appserver/wire"
+)
+
+// The request path. A slow client must never hold a worker, so:
+//
+//   - The request body is read completely at the edge first (memory up to
+//     1 MiB, then an unlinked file in the runtime dir); only then is a
+//     worker taken. The app sees the body only once it is complete.
+//   - The response is read from the worker as fast as it writes. If it is
+//     complete in what the worker wrote at once, or declares a
+//     Content-Length, it is buffered (memory, then disk), the worker is
+//     released at Z, and only then is the client written to.
+//   - Trade-off: a response without Content-Length that arrives in several
+//     writes (a WSGI generator: server-sent events, progress output,
+//     large CSV exports) is streamed instead, each chunk flushed to the
+//     client as it arrives, because buffering it would break what the app
+//     meant. Such a response holds its worker as long as the client reads
+//     slowly; `timeout` still bounds it.
+
+// statusClientGone is nginx's 499: the client left before a response.
+const statusClientGone = 499
+
+// inlineBody is the largest request body written to the worker before
+// reading its response; larger ones are written by a second goroutine so
+// an app that answers without reading its body cannot deadlock us.
+const inlineBody = 64 << 10
+
+// ServeHTTP serves r with the pool, answering errors with a plain body.
+func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if status := p.Serve(w, r); status != 0 {
+		http.Error(w, http.StatusText(status), status)
+	}
+}
+
+// Serve handles one request end to end. It returns 0 when it wrote a
+// response, or a status it did not write so the caller can answer it
+// (error_page): 413 body too large, 408/400 body not readable, 431 header
+// too long for the protocol, 503 (Retry-After set on w) no worker in time,
+// 502 worker failed, 504 request timeout, 499 client gone. When the
+// response head was already sent and the worker failed, it aborts the
+// connection with http.ErrAbortHandler, the net/http way to tell the
+// client the body is incomplete.
+func (p *Pool) Serve(w http.ResponseWriter, r *http.Request) int {
+	body, err := p.readBody(r)
+	if err != nil {
+		return p.bodyStatus(r, err)
+	}
+	defer body.Close()
+	wk, err := p.acquire(r.Context())
+	if err != nil {
+		return p.unavailable(w, r, err)
+	}
+	x := exchange{p: p, wk: wk, rw: w, r: r, body: body}
+	res := x.run()
+	p.release(wk, res.out)
+	if res.abort {
+		panic(http.ErrAbortHandler) // after release: the worker is not lost
+	}
+	if res.buffered != nil {
+		defer res.buffered.Close()
+		x.writeBuffered(res)
+	}
+	return res.status
+}
+
+func (p *Pool) readBody(r *http.Request) (*spool, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	s := newSpool(p.mgr.runtimeDir)
+	if _, err := s.ReadFrom(r.Body); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.Len() == 0 {
+		s.Close()
+		return nil, nil
+	}
+	return s, nil
+}
+
+func (p *Pool) bodyStatus(r *http.Request, err error) int {
+	var mb *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mb):
+		return http.StatusRequestEntityTooLarge
+	case errors.As(err, &ne) && ne.Timeout():
+		return http.StatusRequestTimeout
+	case r.Context().Err() != nil:
+		return statusClientGone
+	}
+	p.log.Warn("reading request body", zap.String("app", p.name), zap.Error(err))
+	return http.StatusBadRequest
+}
+
+// unavailable maps a dispatch failure to its status, setting Retry-After
+// for 503 as RFC 9110 §10.2.3 suggests for temporary overload.
+func (p *Pool) unavailable(w http.ResponseWriter, r *http.Request, err error) int {
+	if r.Context().Err() != nil {
+		return statusClientGone
+	}
+	retry := "1"
+	if errors.Is(err, ErrUnavailable) {
+		retry = "5"
+	}
+	w.Header().Set("Retry-After", retry)
+	p.log.Warn("no worker for request", zap.String("app", p.name), zap.String("path", r.URL.Path), zap.Error(err))
+	return http.StatusServiceUnavailable
+}
+
+// exchange is one request on one leased worker.
+type exchange struct {
+	p    *Pool
+	wk   *worker
+	rw   http.ResponseWriter
+	r    *http.Request
+	body *spool
+
+	stream uint32
+	// wmu serialises writes to the worker between the body writer and
+	// abort; bodyDone is guarded by it.
+	wmu      sync.Mutex
+	bodyDone bool
+	aborted  atomic.Bool
+	once     sync.Once // abort runs once; Do also waits for a running abort
+	bodyErr  chan error
+	streamed bool // response head sent to the client
+}
+
+// result is how the exchange ended.
+type result struct {
+	out      outcome
+	status   int  // for Serve to return (not written)
+	abort    bool // head sent, body incomplete: cut the client
+	code     int  // response status, when buffered
+	header   http.Header
+	headLen  string // app's Content-Length for HEAD / bodiless statuses
+	buffered *respBody
+}
+
+func (x *exchange) run() result {
+	c := x.wk.conn
+	// One deadline for the whole exchange: `timeout` is per request, as in
+	// gunicorn's sync workers. Serve answers 504 itself when it fires; the
+	// arbiter's tick is the backstop while Serve is busy writing a
+	// streamed response to the client.
+	c.SetDeadline(time.Now().Add(x.wk.gen.app.Timeout))
+	x.wk.stream++
+	if x.wk.stream == 0 {
+		x.wk.stream = 1
+	}
+	x.stream = x.wk.stream
+	res := x.exchange()
+	if res.out == outcomeOK {
+		c.SetDeadline(time.Time{})
+	}
+	return res
+}
+
+func (x *exchange) exchange() result {
+	wr := x.wk.wr
+	bodyLen := int64(-1)
+	if x.body != nil {
+		bodyLen = x.body.Len()
+	} else if _, ok := x.r.Header["Content-Length"]; ok {
+		bodyLen = 0
+	}
+	wr.StartFrame(wire.Head, x.stream)
+	appendEnviron(wr, x.r, bodyLen)
+	if err := wr.EndFrame(); err != nil {
+		// Nothing was sent; the worker is untouched.
+		return result{out: outcomeOK, status: http.StatusRequestHeaderFieldsTooLarge}
+	}
+	if x.body == nil || x.body.Len() <= inlineBody {
+		x.bodyDone = true
+		if err := x.writeBody(); err != nil {
+			return x.broken(err)
+		}
+	} else {
+		x.bodyErr = make(chan error, 1)
+		go func() { x.bodyErr <- x.writeBodyAsync() }()
+	}
+	stop := context.AfterFunc(x.r.Context(), x.abort)
+	res := x.readResponse()
+	if res.out != outcomeOK {
+		x.wk.conn.SetDeadline(time.Unix(1, 0)) // unblock the body writer; the worker is done for
+	}
+	if !stop() {
+		x.once.Do(func() {}) // wait for a running abort before release
+	}
+	if x.bodyErr != nil {
+		if err := <-x.bodyErr; err != nil && res.out == outcomeOK && !x.aborted.Load() {
+			res.out = outcomeCrash // the worker stopped reading its body
+		}
+	}
+	return res
+}
+
+// writeBody writes the whole (small) body and E with one flush.
+func (x *exchange) writeBody() error {
+	wr := x.wk.wr
+	if x.body != nil {
+		src, err := x.body.Reader()
+		if err != nil {
+			return err
+		}
+		for {
+			if _, err := wr.ReadFrameFrom(wire.Body, x.stream, src, wire.MaxChunk); err == io.EOF {
+				break
+			} else if err != nil {
+				return err
+			}
+		}
+	}
+	wr.WriteFrame(wire.End, x.stream, nil)
+	return wr.Flush()
+}
+
+// writeBodyAsync streams a large body chunk by chunk, stopping early when
+// the client went away (then A follows E).
+func (x *exchange) writeBodyAsync() error {
+	wr := x.wk.wr
+	src, err := x.body.Reader()
+	for err == nil && !x.aborted.Load() {
+		x.wmu.Lock()
+		if _, err = wr.ReadFrameFrom(wire.Body, x.stream, src, wire.MaxChunk); err == nil {
+			err = wr.Flush()
+		}
+		x.wmu.Unlock()
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	x.wmu.Lock()
+	defer x.wmu.Unlock()
+	x.bodyDone = true
+	if err != nil {
+		wr.Reset()
+		return err
+	}
+	wr.WriteFrame(wire.End, x.stream, nil)
+	if x.aborted.Load() {
+		wr.WriteFrame(wire.Abort, x.stream, nil)
+	}
+	return wr.Flush()
+}
+
+// abort tells the worker the client went away (A). It is safe from any
+// goroutine; the frame goes out once, after the body's E.
+func (x *exchange) abort() {
+	x.once.Do(func() {
+		x.aborted.Store(true)
+		x.wmu.Lock()
+		defer x.wmu.Unlock()
+		if x.bodyDone {
+			var b [wire.HeaderLen]byte
+			x.wk.conn.Write(wire.AppendHeader(b[:0], wire.Abort, x.stream, 0))
+		}
+	})
+}
+
+// readResponse reads S, then D/F until Z or X.
+func (x *exchange) readResponse() result {
+	rd := x.wk.rd
+	f, err := rd.ReadFrame()
+	if err != nil {
+		return x.broken(err)
+	}
+	if f.Stream != x.stream || f.Type != wire.Response {
+		return x.protocol("expected S frame", f)
+	}
+	code, vars, err := wire.ParseResponseHead(f.Payload)
+	if err != nil || code < 200 || code > 999 {
+		return x.protocol("bad response status", f)
+	}
+	res := result{out: outcomeOK, code: code, header: make(http.Header)}
+	hasCL := false
+	err = wire.RangeVars(vars, func(k, v []byte) error {
+		key := http.CanonicalHeaderKey(string(k))
+		if key == "Content-Length" {
+			hasCL, res.headLen = true, string(v)
+			return nil
+		}
+		if !hopByHop[key] {
+			res.header[key] = append(res.header[key], string(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return x.protocol("bad response head", f)
+	}
+	dropConnectionListed(res.header, vars)
+	bodiless := x.r.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
+	canStream := !hasCL && !bodiless
+	body := newRespBody(x.p.mgr.runtimeDir)
+	var spoolErr error
+	for {
+		if canStream && !x.streamed && rd.Buffered() == 0 && !x.aborted.Load() {
+			x.startStreaming(res, body)
+		}
+		f, err := rd.ReadFrame()
+		if err != nil {
+			body.Close()
+			return x.broken(err)
+		}
+		if f.Stream != x.stream {
+			body.Close()
+			return x.protocol("frame for another stream", f)
+		}
+		switch f.Type {
+		case wire.Data:
+			switch {
+			case x.aborted.Load() || spoolErr != nil:
+			case x.streamed:
+				x.streamChunk(f.Payload, rd.Buffered() == 0)
+			default:
+				if spoolErr = body.addData(f.Payload); spoolErr != nil {
+					go x.abort()
+				}
+			}
+		case wire.File:
+			file, ok := rd.TakeFile("response")
+			off, cnt, perr := wire.ParseFileRange(f.Payload)
+			if !ok || perr != nil {
+				if ok {
+					file.Close()
+				}
+				body.Close()
+				return x.protocol("F frame without descriptor or range", f)
+			}
+			switch {
+			case x.aborted.Load() || spoolErr != nil:
+				file.Close()
+			case x.streamed:
+				x.streamFile(file, off, cnt)
+			default:
+				if spoolErr = body.addFile(file, off, cnt); spoolErr != nil {
+					go x.abort()
+				}
+			}
+		case wire.Done, wire.Error:
+			return x.finish(res, body, f, spoolErr)
+		default:
+			body.Close()
+			return x.protocol("unexpected frame", f)
+		}
+	}
+}
+
+// dropConnectionListed removes response fields that the app's Connection
+// header names (RFC 9110 §7.6.1).
+func dropConnectionListed(h http.Header, vars []byte) {
+	wire.RangeVars(vars, func(k, v []byte) error {
+		if http.CanonicalHeaderKey(string(k)) == "Connection" {
+			for name := range h {
+				if isHopByHop(name, []string{string(v)}) {
+					delete(h, name)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// finish handles Z or X. The worker is idle again either way.
+func (x *exchange) finish(res result, body *respBody, f wire.Frame, spoolErr error) result {
+	if f.Type == wire.Error {
+		x.p.log.Warn("app failed mid-response", zap.String("app", x.p.name), zap.Int("worker", x.wk.id),
+			zap.String("path", x.r.URL.Path), zap.ByteString("error", f.Payload))
+	}
+	switch {
+	case x.streamed:
+		body.Close()
+		x.flush()
+		// X: the body is incomplete; only cutting the connection says so.
+		return result{out: outcomeOK, abort: f.Type == wire.Error && !x.aborted.Load()}
+	case x.aborted.Load() && spoolErr == nil:
+		body.Close()
+		return result{out: outcomeOK, status: statusClientGone}
+	case spoolErr != nil:
+		body.Close()
+		x.p.log.Error("buffering response", zap.String("app", x.p.name), zap.Error(spoolErr))
+		return result{out: outcomeOK, status: http.StatusBadGateway}
+	case f.Type == wire.Error:
+		// Nothing reached the client yet, so it can get a clean 502
+		// instead of a truncated body.
+		body.Close()
+		return result{out: outcomeOK, status: http.StatusBadGateway}
+	}
+	res.buffered = body
+	return res
+}
+
+// writeBuffered sends a complete response after the worker was released.
+func (x *exchange) writeBuffered(res result) {
+	h := x.rw.Header()
+	for k, v := range res.header {
+		h[k] = v
+	}
+	bodiless := x.r.Method == http.MethodHead || res.code == http.StatusNoContent || res.code == http.StatusNotModified
+	if bodiless {
+		if res.headLen != "" && res.code != http.StatusNoContent {
+			h.Set("Content-Length", res.headLen)
+		}
+	} else {
+		h.Set("Content-Length", strconv.FormatInt(res.buffered.size, 10))
+	}
+	x.rw.WriteHeader(res.code)
+	if !bodiless {
+		res.buffered.writeTo(x.rw) // an error here is the client's; nothing to do
+	}
+}
+
+// startStreaming sends the head and what was buffered so far; from now on
+// chunks go to the client as they arrive.
+func (x *exchange) startStreaming(res result, body *respBody) {
+	x.streamed = true
+	h := x.rw.Header()
+	for k, v := range res.header {
+		h[k] = v
+	}
+	x.rw.WriteHeader(res.code)
+	if err := body.writeTo(x.rw); err != nil {
+		go x.abort()
+	}
+	x.flush()
+}
+
+func (x *exchange) streamChunk(p []byte, flush bool) {
+	if _, err := x.rw.Write(p); err != nil {
+		go x.abort() // client gone: A, then discard until Z
+		return
+	}
+	if flush {
+		x.flush()
+	}
+}
+
+func (x *exchange) streamFile(f *os.File, off, count uint64) {
+	defer f.Close()
+	n, err := fileRange(f, off, count)
+	if err == nil {
+		err = sendFile(x.rw, f, int64(off), n)
+	}
+	if err != nil {
+		go x.abort()
+	}
+}
+
+func (x *exchange) flush() {
+	http.NewResponseController(x.rw).Flush() // not every writer can; then it is sent at the end
+}
+
+// broken classifies a failed read or write on the worker connection.
+func (x *exchange) broken(err error) result {
+	out, status := outcomeCrash, http.StatusBadGateway
+	switch {
+	case x.wk.timedOut.Load() || errors.Is(err, os.ErrDeadlineExceeded):
+		out, status = outcomeTimeout, http.StatusGatewayTimeout
+	case errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrFDLost):
+		out = outcomeProtocol
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed):
+	default:
+		out = outcomeProtocol
+	}
+	if out == outcomeTimeout {
+		x.p.log.Warn("request timed out", zap.String("app", x.p.name), zap.Int("worker", x.wk.id),
+			zap.Int("pid", x.wk.pid), zap.String("method", x.r.Method), zap.String("path", x.r.URL.Path),
+			zap.Duration("timeout", x.wk.gen.app.Timeout))
+	} else {
+		x.p.log.Error("worker connection failed mid-request", zap.String("app", x.p.name),
+			zap.Int("worker", x.wk.id), zap.Int("pid", x.wk.pid), zap.String("method", x.r.Method),
+			zap.String("path", x.r.URL.Path), zap.Error(err))
+	}
+	if x.streamed {
+		return result{out: out, abort: true}
+	}
+	return result{out: out, status: status}
+}
+
+func (x *exchange) protocol(what string, f wire.Frame) result {
+	x.p.log.Error("worker protocol error", zap.String("app", x.p.name), zap.Int("worker", x.wk.id),
+		zap.Int("pid", x.wk.pid), zap.String("error", what), zap.String("frame", string(rune(f.Type))),
+		zap.Uint32("stream", f.Stream), zap.Uint32("want_stream", x.stream))
+	if x.streamed {
+		return result{out: outcomeProtocol, abort: true}
+	}
+	return result{out: outcomeProtocol, status: http.StatusBadGateway}
+}
+
+var _ interface {
+	Serve(http.ResponseWriter, *http.Request) int
+} = (*Pool)(nil)

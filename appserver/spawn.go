@@ -1,0 +1,361 @@
+package appserver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tandem-server/tandem/appserver/wire"
+	"github.com/tandem-server/tandem/conf"
+)
+
+// This file is the OS seam: everything that starts, signals or waits for a
+// process goes through launcher and process, so arbiter tests can swap in
+// fakes (spawn_fake_test.go) and decide timeouts and crashes
+// deterministically.
+
+// process is one OS process the arbiter signals and waits for.
+type process interface {
+	Pid() int
+	// Signal must not reach another process once this one is reaped; the
+	// real implementation uses a pidfd, so a recycled pid is never hit.
+	Signal(sig syscall.Signal) error
+	// Wait blocks until the process exits; it is called exactly once.
+	Wait() exitStatus
+}
+
+// spawned is a worker that has sent R.
+type spawned struct {
+	conn *net.UnixConn
+	rd   *wire.Reader // holds anything read past R
+	proc process
+}
+
+// launcher starts the processes of one app generation.
+type launcher interface {
+	// boot prepares the generation: with preload it starts the zygote and
+	// waits for r (ready) or i (import error, returned as *BootError).
+	boot(ctx context.Context) error
+	// spawn starts worker id and returns once it has sent R. An import
+	// failure is a *BootError, which stops respawning.
+	spawn(ctx context.Context, id int) (spawned, error)
+	// close stops the zygote, if any, and waits for it (bounded). Workers
+	// already forked are not touched: they are the arbiter's.
+	close()
+}
+
+// launchFunc makes the launcher for generation gen of app.
+type launchFunc func(gen int, app *conf.App) launcher
+
+// BootError is an app that failed to import. Traceback is the Python
+// traceback as the worker printed it.
+type BootError struct {
+	App       string
+	Traceback string
+}
+
+func (e *BootError) Error() string {
+	return fmt.Sprintf("app %s failed to import:\n%s", e.App, e.Traceback)
+}
+
+// spawnTimeout bounds a worker's start (import included, without preload):
+// a worker that never sends R must not hold a slot forever.
+const spawnTimeout = 60 * time.Second
+
+// osLauncherConfig is what real launchers share.
+type osLauncherConfig struct {
+	app    *conf.App
+	gen    int
+	script string // path of tandem_worker.py in the runtime dir
+	log    *zap.Logger
+	cred   *syscall.Credential // user/group to drop to; nil = keep ours
+}
+
+// newOSLauncher is the production launchFunc.
+func newOSLauncher(script string, log *zap.Logger) launchFunc {
+	return func(gen int, app *conf.App) launcher {
+		c := osLauncherConfig{app: app, gen: gen, script: script, log: log}
+		if app.Preload {
+			return &zygoteLauncher{cfg: c}
+		}
+		return &freshLauncher{cfg: c}
+	}
+}
+
+// command builds the python command line for mode "worker" or "zygote",
+// with ctl as its fd 3.
+func (c *osLauncherConfig) command(mode string, ctl *os.File, stderr *os.File) (*exec.Cmd, error) {
+	args := []string{"-u", c.script, mode, "--app", c.app.WSGI}
+	if c.app.Chdir != "" {
+		args = append(args, "--chdir", c.app.Chdir)
+	}
+	cmd := exec.Command(c.app.Python, args...)
+	cmd.Dir = c.app.Chdir
+	cmd.Env = os.Environ()
+	for _, e := range c.app.Env {
+		cmd.Env = append(cmd.Env, e.Key+"="+e.Value)
+	}
+	cmd.ExtraFiles = []*os.File{ctl}
+	// Stderr is a real pipe, not an io.Writer: with an io.Writer, Wait
+	// would also wait for every forked worker that inherited the pipe.
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if c.app.User != "" || c.app.Group != "" {
+		cred, err := lookupCredential(c.app.User, c.app.Group)
+		if err != nil {
+			return nil, err
+		}
+		cmd.SysProcAttr.Credential = cred
+	}
+	return cmd, nil
+}
+
+func lookupCredential(userName, groupName string) (*syscall.Credential, error) {
+	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
+	if userName != "" {
+		u, err := user.Lookup(userName)
+		if err != nil {
+			return nil, fmt.Errorf("user %s: %w", userName, err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+	}
+	if groupName != "" {
+		g, err := user.LookupGroup(groupName)
+		if err != nil {
+			return nil, fmt.Errorf("group %s: %w", groupName, err)
+		}
+		gid, _ := strconv.Atoi(g.Gid)
+		cred.Gid = uint32(gid)
+	}
+	return cred, nil
+}
+
+// socketpair returns our end as a *net.UnixConn (in the runtime poller)
+// and the child's end as an *os.File to pass on. Both are close-on-exec;
+// exec.Cmd.ExtraFiles and SCM_RIGHTS hand the child its own copy.
+func socketpair() (*net.UnixConn, *os.File, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	ours := os.NewFile(uintptr(fds[0]), "tandem-worker-edge")
+	theirs := os.NewFile(uintptr(fds[1]), "tandem-worker")
+	c, err := net.FileConn(ours)
+	ours.Close() // FileConn dups it
+	if err != nil {
+		theirs.Close()
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return c.(*net.UnixConn), theirs, nil
+}
+
+// readReady reads the worker's R frame within ctx and spawnTimeout.
+func readReady(ctx context.Context, conn *net.UnixConn) (*wire.Reader, int, error) {
+	deadline := time.Now().Add(spawnTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	conn.SetReadDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	rd := wire.NewReader(conn, 0)
+	f, err := rd.ReadFrame()
+	if err != nil {
+		return nil, 0, err
+	}
+	if f.Type != wire.Ready {
+		return nil, 0, fmt.Errorf("first frame %q, want R", f.Type)
+	}
+	pid, err := strconv.Atoi(string(f.Payload))
+	if err != nil || pid <= 0 {
+		return nil, 0, fmt.Errorf("bad pid %q in R frame", f.Payload)
+	}
+	conn.SetReadDeadline(time.Time{})
+	return rd, pid, nil
+}
+
+// osProcess is a real process. Exactly one of cmd (our child by exec) or
+// p (a forked worker re-parented to us) is set.
+type osProcess struct {
+	cmd *exec.Cmd
+	p   *os.Process
+}
+
+func (o *osProcess) proc() *os.Process {
+	if o.cmd != nil {
+		return o.cmd.Process
+	}
+	return o.p
+}
+
+func (o *osProcess) Pid() int { return o.proc().Pid }
+
+func (o *osProcess) Signal(sig syscall.Signal) error { return o.proc().Signal(sig) }
+
+func (o *osProcess) Wait() exitStatus {
+	var st *os.ProcessState
+	var err error
+	if o.cmd != nil {
+		err = o.cmd.Wait()
+		st = o.cmd.ProcessState
+	} else {
+		st, err = o.p.Wait()
+	}
+	if st == nil {
+		return exitStatus{Code: -1, Err: err}
+	}
+	return statusOf(st)
+}
+
+func statusOf(st *os.ProcessState) exitStatus {
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return exitStatus{Code: -1, Signal: ws.Signal()}
+	}
+	return exitStatus{Code: st.ExitCode()}
+}
+
+// waitOrKill waits for p to exit by itself (so an import failure's exit
+// code 3 is seen), killing it if it takes longer than grace.
+func waitOrKill(p process, grace time.Duration) exitStatus {
+	done := make(chan exitStatus, 1)
+	go func() { done <- p.Wait() }()
+	if grace > 0 {
+		select {
+		case st := <-done:
+			return st
+		case <-time.After(grace):
+		}
+	}
+	select {
+	case st := <-done:
+		return st
+	default:
+		p.Signal(syscall.SIGKILL)
+		return <-done
+	}
+}
+
+// stderrLog copies a child's stderr into the error log line by line,
+// keeping the last tailMax bytes for error messages (a traceback).
+type stderrLog struct {
+	mu   sync.Mutex
+	tail []byte
+	done chan struct{}
+}
+
+const tailMax = 64 << 10
+
+// startStderr makes a pipe whose write end goes to the child; lines read
+// from it are logged with fields until every writer has closed it.
+func startStderr(log *zap.Logger, fields ...zap.Field) (*os.File, *stderrLog, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("stderr pipe: %w", err)
+	}
+	s := &stderrLog{done: make(chan struct{})}
+	go s.copy(pr, log, fields)
+	return pw, s, nil
+}
+
+func (s *stderrLog) copy(r io.ReadCloser, log *zap.Logger, fields []zap.Field) {
+	defer close(s.done)
+	defer r.Close()
+	br := bufio.NewReaderSize(r, 16<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			s.mu.Lock()
+			s.tail = append(s.tail, line...)
+			if len(s.tail) > tailMax {
+				s.tail = append(s.tail[:0], s.tail[len(s.tail)-tailMax:]...)
+			}
+			s.mu.Unlock()
+			text := string(line)
+			if n := len(text); n > 0 && text[n-1] == '\n' {
+				text = text[:n-1]
+			}
+			log.Error(text, fields...)
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+	}
+}
+
+// Tail returns the last lines written, after waiting up to wait for the
+// writers to close (so a traceback printed just before exit is complete).
+func (s *stderrLog) Tail(wait time.Duration) string {
+	select {
+	case <-s.done:
+	case <-time.After(wait):
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.tail)
+}
+
+// freshLauncher starts each worker as a new interpreter (preload off).
+type freshLauncher struct{ cfg osLauncherConfig }
+
+func (l *freshLauncher) boot(context.Context) error { return nil }
+
+func (l *freshLauncher) close() {}
+
+func (l *freshLauncher) spawn(ctx context.Context, id int) (spawned, error) {
+	conn, theirs, err := socketpair()
+	if err != nil {
+		return spawned{}, err
+	}
+	stderr, slog, err := startStderr(l.cfg.log, zap.String("app", l.cfg.app.Name), zap.Int("worker", id))
+	if err != nil {
+		conn.Close()
+		theirs.Close()
+		return spawned{}, err
+	}
+	cmd, err := l.cfg.command("worker", theirs, stderr)
+	if err == nil {
+		err = cmd.Start()
+	}
+	theirs.Close()
+	stderr.Close()
+	if err != nil {
+		conn.Close()
+		return spawned{}, fmt.Errorf("start %s: %w", l.cfg.app.Python, err)
+	}
+	proc := &osProcess{cmd: cmd}
+	rd, _, err := readReady(ctx, conn)
+	if err != nil {
+		conn.Close()
+		grace := time.Duration(0)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			grace = 2 * time.Second // it is exiting: let it tell us why
+		}
+		st := waitOrKill(proc, grace)
+		tail := slog.Tail(time.Second)
+		if st.Code == exitCodeBootFailed {
+			return spawned{}, &BootError{App: l.cfg.app.Name, Traceback: tail}
+		}
+		return spawned{}, fmt.Errorf("worker not ready (%v; %s): %s", err, st, tail)
+	}
+	return spawned{conn: conn, rd: rd, proc: proc}, nil
+}
+
+var (
+	_ launcher = (*freshLauncher)(nil)
+	_ launcher = (*zygoteLauncher)(nil)
+	_ process  = (*osProcess)(nil)
+)

@@ -1,0 +1,124 @@
+package appserver
+
+import (
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandem-server/tandem/appserver/wire"
+)
+
+// State is where a worker is in its life. Only the pool's arbiter goroutine
+// changes it, through setState, which consults the transition table next.
+type State uint8
+
+const (
+	// Starting: spawned, its R (ready) frame not yet received.
+	// Exits: Idle when R arrives; Exited when the spawn fails.
+	Starting State = iota
+	// Idle: ready, on the idle list (or, for a generation not yet switched
+	// to, waiting for the switch). Exits: Busy when dispatched; Draining
+	// when retired (scale-down, recycling, reload, shutdown); Exited when
+	// the process dies.
+	Idle
+	// Busy: serving exactly one request. Exits: Idle when the request
+	// ends; Draining when marked for retirement (it retires as soon as the
+	// request ends) or when the request broke; Exited is not direct: a
+	// busy worker that dies is first marked Draining, because the request
+	// goroutine still holds its connection.
+	Busy
+	// Draining: will never be dispatched again; it gets SIGTERM once it is
+	// not serving a request, SIGKILL past its deadline. Exits: Exited once
+	// the process has been reaped and no request holds it.
+	Draining
+	// Exited: reaped and logged; removed from the table. No exits.
+	Exited
+)
+
+// next is the one table of legal moves; String and the table test read it
+// too, so a state cannot be added without deciding its exits.
+var next = map[State][]State{
+	Starting: {Idle, Exited},
+	Idle:     {Busy, Draining, Exited},
+	Busy:     {Idle, Draining},
+	Draining: {Exited},
+	Exited:   nil,
+}
+
+var stateNames = map[State]string{
+	Starting: "starting", Idle: "idle", Busy: "busy", Draining: "draining", Exited: "exited",
+}
+
+func (s State) String() string {
+	if n, ok := stateNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("State(%d)", s)
+}
+
+// canMove reports whether from → to is in the table.
+func canMove(from, to State) bool {
+	for _, s := range next[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// worker is one worker process in the arbiter's table.
+//
+// Ownership: every field except conn, rd, wr, stream and timedOut is
+// touched only by the arbiter goroutine. While the worker is leased for a
+// request (leased == true), the request goroutine alone uses conn, rd, wr
+// and stream; the hand-off over channels orders the accesses. timedOut is
+// atomic because the arbiter sets it while a request goroutine may read it.
+type worker struct {
+	id    int
+	gen   *generation
+	state State
+	pid   int
+	proc  process
+
+	// Request-goroutine side (see Ownership).
+	conn   *net.UnixConn
+	rd     *wire.Reader
+	wr     *wire.Writer
+	stream uint32
+
+	leased   bool      // a request goroutine holds it (Busy, or Draining before release)
+	leasedAt time.Time // when the current request was dispatched
+	readyAt  time.Time // when R arrived
+	idleAt   time.Time // when it last became idle, for idle shrinking
+	requests int       // requests served
+
+	maxRequests int       // max_requests with this worker's jitter; 0 = never
+	retireAt    time.Time // max_lifetime with jitter; zero = never
+	rss         int64     // last sampled resident set, bytes
+
+	reason    ExitReason // why the arbiter retired it; Crash when it just died
+	recycling bool       // retired by a recycling limit (only one at a time)
+	termSent  bool       // SIGTERM sent
+	killAt    time.Time  // SIGKILL deadline once retiring; zero = none
+	killed    bool       // SIGKILL sent
+	timedOut  atomic.Bool
+	exit      *exitStatus // set once reaped
+}
+
+// setState moves the worker, refusing moves the table does not list: an
+// illegal move is a bug in the arbiter, and silently dropping it is how
+// pools lose workers forever.
+func (w *worker) setState(to State) error {
+	if !canMove(w.state, to) {
+		return fmt.Errorf("worker %d: illegal transition %s → %s", w.id, w.state, to)
+	}
+	w.state = to
+	return nil
+}
+
+// live reports whether the worker counts toward the pool's size: it is or
+// will soon be able to serve.
+func (w *worker) live() bool {
+	return w.state == Starting || w.state == Idle || w.state == Busy
+}
