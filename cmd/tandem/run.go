@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/tandem-server/tandem/appserver"
 	"github.com/tandem-server/tandem/conf"
 	"github.com/tandem-server/tandem/edge"
 	"github.com/tandem-server/tandem/static"
@@ -49,9 +51,10 @@ func loadForRun(path, root, listen string) (*conf.Config, error) {
 	}
 }
 
-// serve runs the edge until SIGTERM or SIGINT, reloading on SIGHUP and
-// reopening logs on SIGUSR1. Signals are only queued by the runtime; all
-// work happens on this goroutine, one signal at a time.
+// serve runs the app pools and the edge until SIGTERM or SIGINT,
+// reloading on SIGHUP, reopening logs on SIGUSR1 and scaling workers on
+// SIGTTIN/SIGTTOU. Signals are only queued by the runtime; all work happens
+// on this goroutine, one signal at a time (gunicorn's arbiter loop).
 func serve(path string, cfg *conf.Config, stderr io.Writer) error {
 	logs := edge.NewLogFiles()
 	defer logs.Close()
@@ -60,9 +63,12 @@ func serve(path string, cfg *conf.Config, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	if err := cfg.CheckPrivileges(os.Geteuid()); err != nil {
+		return err
+	}
 
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTTIN, syscall.SIGTTOU)
 	defer signal.Stop(sigs)
 
 	pid, err := writePIDFile(cfg.PIDFile)
@@ -71,13 +77,18 @@ func serve(path string, cfg *conf.Config, stderr io.Writer) error {
 	}
 	defer pid.remove()
 
-	files := static.NewCache(static.CacheConfig{})
-	defer files.Close()
-	srv, err := edge.New(cfg, edge.Options{Log: log, Logs: logs, FileCache: files})
+	apps, err := startApps(cfg, log)
 	if err != nil {
 		return err
 	}
-	if err := srv.Start(); err != nil {
+	files := static.NewCache(static.CacheConfig{})
+	defer files.Close()
+	srv, err := edge.New(cfg, edge.Options{Log: log, Logs: logs, FileCache: files, Apps: appLookup(apps)})
+	if err == nil {
+		err = srv.Start()
+	}
+	if err != nil {
+		stopApps(apps, cfg, log)
 		return err
 	}
 	log.Info("tandem started", zap.String("version", version), zap.Int("pid", os.Getpid()), zap.Strings("addrs", srv.Addrs()))
@@ -85,23 +96,83 @@ func serve(path string, cfg *conf.Config, stderr io.Writer) error {
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			cfg = reload(path, cfg, srv, log)
+			cfg = reload(path, cfg, srv, apps, log)
 		case syscall.SIGUSR1:
 			if err := logs.Reopen(); err != nil {
 				log.Error("reopen logs", zap.Error(err))
 			} else {
 				log.Info("log files reopened")
 			}
+		case syscall.SIGTTIN, syscall.SIGTTOU:
+			scaleApps(apps, cfg, sig == syscall.SIGTTIN)
 		default:
-			return shutdown(srv, cfg, log, sig)
+			shutdown(srv, cfg, log, sig)
+			stopApps(apps, cfg, log)
+			return nil
 		}
 	}
 	return nil
 }
 
+// startApps boots every app block and waits until its workers are ready;
+// an import error comes back with the Python traceback.
+func startApps(cfg *conf.Config, log *zap.Logger) (*appserver.Manager, error) {
+	m, err := appserver.NewManager(cfg.Apps, appserver.Options{Log: log})
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Apps) == 0 {
+		return m, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), appBootTimeout)
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		_ = m.Shutdown(context.Background())
+		return nil, fmt.Errorf("start apps: %w", err)
+	}
+	return m, nil
+}
+
+// appBootTimeout bounds how long the apps may take to import and start
+// their workers (Django projects can take seconds).
+const appBootTimeout = 2 * time.Minute
+
+func appLookup(m *appserver.Manager) func(string) (edge.AppHandler, bool) {
+	return func(name string) (edge.AppHandler, bool) {
+		p := m.Pool(name)
+		if p == nil {
+			return nil, false
+		}
+		return p, true
+	}
+}
+
+func scaleApps(m *appserver.Manager, cfg *conf.Config, up bool) {
+	for _, a := range cfg.Apps {
+		if up {
+			m.ScaleUp(a.Name)
+		} else {
+			m.ScaleDown(a.Name)
+		}
+	}
+}
+
+func stopApps(m *appserver.Manager, cfg *conf.Config, log *zap.Logger) {
+	grace := cfg.ShutdownTimeout
+	for _, a := range cfg.Apps {
+		grace = max(grace, a.GracefulTimeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := m.Shutdown(ctx); err != nil {
+		log.Warn("app workers did not all stop in time; killed", zap.Error(err))
+	}
+}
+
 // reload re-reads the config; an invalid one is logged error by error and
-// the running config keeps serving.
-func reload(path string, cur *conf.Config, srv *edge.Server, log *zap.Logger) *conf.Config {
+// the running config keeps serving. Apps reload first (a new generation
+// takes over only once it has imported the new code), then the edge.
+func reload(path string, cur *conf.Config, srv *edge.Server, apps *appserver.Manager, log *zap.Logger) *conf.Config {
 	if path == "" {
 		log.Warn("reload ignored: running without a config file (--root)")
 		return cur
@@ -119,6 +190,11 @@ func reload(path string, cur *conf.Config, srv *edge.Server, log *zap.Logger) *c
 		}
 		return cur
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), appBootTimeout)
+	defer cancel()
+	if err := apps.Reload(ctx, next.Apps); err != nil {
+		log.Error("app reload failed; apps that could not start keep their previous code", zap.Error(err))
+	}
 	if err := srv.Reload(next); err != nil {
 		log.Error("reload failed; still serving the previous config", zap.Error(err))
 		return cur
@@ -127,14 +203,13 @@ func reload(path string, cur *conf.Config, srv *edge.Server, log *zap.Logger) *c
 	return next
 }
 
-func shutdown(srv *edge.Server, cfg *conf.Config, log *zap.Logger, sig os.Signal) error {
+func shutdown(srv *edge.Server, cfg *conf.Config, log *zap.Logger, sig os.Signal) {
 	log.Info("stopping: draining in-flight requests", zap.Stringer("signal", sig), zap.Duration("grace", cfg.ShutdownTimeout))
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("grace period over; closed remaining connections", zap.Error(err))
-		return nil
+		return
 	}
 	log.Info("stopped")
-	return nil
 }

@@ -1,0 +1,379 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// copyExampleDir copies examples/NAME to a temp dir and rewrites its
+// listen address to port 0.
+func copyExampleDir(t *testing.T, name, listen string) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("cp", "-a", "../../examples/"+name+"/.", dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy example: %v\n%s", err, out)
+	}
+	confPath := filepath.Join(dir, "tandem.conf")
+	b, err := os.ReadFile(confPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), listen, "127.0.0.1:0", 1)
+	if s == string(b) {
+		t.Fatalf("example %s no longer listens on %s; update the test", name, listen)
+	}
+	writeFile(t, confPath, s)
+	return dir, confPath
+}
+
+func needModule(t *testing.T, module string) {
+	t.Helper()
+	if err := exec.Command("/usr/bin/python3", "-c", "import "+module).Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3 module %s missing in CI (apt-get install python3-%s)", module, module)
+		}
+		t.Skipf("/usr/bin/python3 cannot import %s (apt-get install python3-%s)", module, module)
+	}
+}
+
+// The README example: static files from the edge and a stdlib WSGI app
+// from tandem's worker pool, in one process.
+func TestExample_QuickstartApp(t *testing.T) {
+	dir, confPath := copyExampleDir(t, "quickstart", "127.0.0.1:8080")
+	in := startArgs(t, dir, confPath, "run", "-c", confPath)
+	c := client()
+	r := do(t, c, "GET", in.url("/app/"), nil)
+	if r.status != 200 || !strings.Contains(r.body, "Hello from a Python worker") {
+		t.Fatalf("GET /app/ = %d %.200q", r.status, r.body)
+	}
+	resp, err := c.PostForm(in.url("/app/"), url.Values{"name": {"Ann <b>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "Hello, Ann &lt;b&gt;!") {
+		t.Fatalf("POST /app/ = %d %q", resp.StatusCode, b)
+	}
+	r = do(t, c, "GET", in.url("/app/stream"), nil)
+	if r.body != "line 0\nline 1\nline 2\nline 3\nline 4\n" {
+		t.Fatalf("stream body %q", r.body)
+	}
+	if r := do(t, c, "GET", in.url("/"), nil); r.status != 200 || r.header.Get("ETag") == "" {
+		t.Fatalf("static index next to the app: %d", r.status)
+	}
+	if code := in.stop(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM", code)
+	}
+	if n := countWorkerProcs(in.cmd.Process.Pid); n != 0 {
+		t.Fatalf("%d worker processes left after stop", n)
+	}
+}
+
+// Flask from Debian's python3-flask, behind the edge.
+func TestExample_Flask(t *testing.T) {
+	needModule(t, "flask")
+	dir, confPath := copyExampleDir(t, "flask", "127.0.0.1:8081")
+	in := startArgs(t, dir, confPath, "run", "-c", confPath)
+	c := client()
+	if r := do(t, c, "GET", in.url("/"), nil); r.status != 200 || r.body != "Hello from Flask under tandem\n" {
+		t.Fatalf("GET / = %d %q", r.status, r.body)
+	}
+	body := bytes.Repeat([]byte("0123456789abcdef"), 10<<20/16)
+	resp, err := c.Post(in.url("/echo"), "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var echo struct {
+		Length int `json:"length"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&echo)
+	resp.Body.Close()
+	if err == nil && resp.StatusCode == 413 {
+		t.Fatal("10 MiB POST hit client_max_body_size; the example should allow it")
+	}
+	if err != nil || echo.Length != len(body) {
+		t.Fatalf("POST /echo 10 MiB: status %d, length %d, err %v", resp.StatusCode, echo.Length, err)
+	}
+	r := do(t, c, "GET", in.url("/cookies"), map[string]string{"Cookie": "a=1"})
+	if got := r.header.Values("Set-Cookie"); len(got) != 2 || !strings.Contains(r.body, `"seen":"1"`) {
+		t.Fatalf("cookies: Set-Cookie %q body %q", got, r.body)
+	}
+	r = do(t, c, "GET", in.url("/static/app.css"), nil)
+	if r.status != 200 || r.header.Get("ETag") == "" || r.header.Get("Cache-Control") != "max-age=86400" {
+		t.Fatalf("static from the edge: %d %v", r.status, r.header)
+	}
+	if r := do(t, c, "GET", in.url("/nope"), nil); r.status != 404 {
+		t.Fatalf("Flask 404 passed through as %d", r.status)
+	}
+}
+
+// A Django project with its static files served by the edge.
+func TestExample_Django(t *testing.T) {
+	needModule(t, "django")
+	dir, confPath := copyExampleDir(t, "django", "127.0.0.1:8082")
+	in := startArgs(t, dir, confPath, "run", "-c", confPath)
+	c := client()
+	r := do(t, c, "GET", in.url("/"), nil)
+	if r.status != 200 || !strings.Contains(r.body, "Hello from Django under tandem") || !strings.Contains(r.body, "/static/site.css") {
+		t.Fatalf("GET / = %d %.300q", r.status, r.body)
+	}
+	r = do(t, c, "GET", in.url("/static/site.css"), nil)
+	if r.status != 200 || !strings.Contains(r.body, "#0c4b33") || r.header.Get("ETag") == "" {
+		t.Fatalf("GET /static/site.css = %d %q", r.status, r.body)
+	}
+	resp, err := c.Post(in.url("/echo"), "text/plain", strings.NewReader("hello django"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"length": 12`) {
+		t.Fatalf("POST /echo = %d %q", resp.StatusCode, b)
+	}
+}
+
+var pidRE = regexp.MustCompile(`pid (\d+)`)
+
+// kill -9 of a worker under load fails at most the requests that were on
+// it, and the pool is back to full size within a second (preload on).
+func TestKill9Worker_UnderLoad(t *testing.T) {
+	const workers = 3
+	in := startTandem(t, `
+app hello {
+    wsgi hello:application;
+    chdir {{DIR}};
+    workers 3;
+}
+site _ {
+    listen 127.0.0.1:0;
+    location / { app hello; }
+}
+`, func(dir string) {
+		src, err := os.ReadFile("../../examples/quickstart/hello.py")
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "hello.py"), string(src))
+	})
+	tandemPid := in.cmd.Process.Pid
+	waitWorkers(t, tandemPid, workers, 10*time.Second)
+
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	const clients = 4
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := client()
+			for n := 0; n < 5000; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := c.Get(in.url("/"))
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	waitCount(t, &ok, 200, 20*time.Second)
+	victim := servedPid(t, in.url("/"))
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	waitGone(t, victim, 5*time.Second)
+	waitWorkers(t, tandemPid, workers, time.Second-time.Since(killed))
+	back := time.Since(killed)
+	base := ok.Load()
+	waitCount(t, &ok, base+200, 20*time.Second)
+	close(stop)
+	wg.Wait()
+	if f := failed.Load(); f > clients {
+		t.Fatalf("%d requests failed after kill -9 of one worker; at most %d can have been in flight on it", f, clients)
+	}
+	in.waitLog(`"reason": "crash", "requests"`, 5*time.Second)
+	in.waitLog(`"signal": 9`, 5*time.Second)
+	t.Logf("pool back to %d workers %v after kill -9; %d ok, %d failed", workers, back, ok.Load(), failed.Load())
+}
+
+func servedPid(t *testing.T, u string) int {
+	t.Helper()
+	r := do(t, client(), "GET", u, nil)
+	m := pidRE.FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("no pid in %q", r.body)
+	}
+	pid, _ := strconv.Atoi(m[1])
+	return pid
+}
+
+// countWorkerProcs counts live (non-zombie) children of tandem running the
+// worker script, the zygote included.
+func countWorkerProcs(parent int) int {
+	n := 0
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil || !strings.Contains(string(status), fmt.Sprintf("\nPPid:\t%d\n", parent)) || strings.Contains(string(status), "State:\tZ") {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if bytes.Contains(cmdline, []byte("tandem_worker.py")) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitWorkers waits until tandem has n workers plus the zygote.
+func waitWorkers(t *testing.T, parent, n int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for countWorkerProcs(parent) != n+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("tandem has %d worker processes (with the zygote), want %d, after %v", countWorkerProcs(parent), n+1, d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func waitGone(t *testing.T, pid int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d still alive", pid)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+var _ = http.StatusOK
+
+const versionApp = `
+VERSION = %q
+
+def application(environ, start_response):
+    body = VERSION.encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+`
+
+// SIGHUP with new app code under load: the new generation takes over with
+// no failed request; code that fails to import leaves the old one serving
+// and its traceback in the log.
+func TestAppReload_UnderLoad(t *testing.T) {
+	in := startTandem(t, `
+app v {
+    wsgi verapp:application;
+    chdir {{DIR}};
+    workers 2;
+}
+site _ {
+    listen 127.0.0.1:0;
+    location / { app v; }
+}
+`, func(dir string) { writeFile(t, filepath.Join(dir, "verapp.py"), fmt.Sprintf(versionApp, "v1")) })
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := client()
+			for n := 0; n < 20000; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := c.Get(in.url("/"))
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || (string(b) != "v1" && string(b) != "v2") {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %q", resp.StatusCode, b))
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	waitCount(t, &ok, 100, 20*time.Second)
+	writeFile(t, filepath.Join(in.dir, "verapp.py"), fmt.Sprintf(versionApp, "v2"))
+	_ = in.cmd.Process.Signal(syscall.SIGHUP)
+	waitBody(t, in.url("/"), "v2", 20*time.Second)
+	waitCount(t, &ok, ok.Load()+100, 20*time.Second)
+
+	writeFile(t, filepath.Join(in.dir, "verapp.py"), "import no_such_module_here\n")
+	_ = in.cmd.Process.Signal(syscall.SIGHUP)
+	in.waitLog("No module named", 20*time.Second)
+	waitCount(t, &ok, ok.Load()+100, 20*time.Second)
+	close(stop)
+	wg.Wait()
+	if f := failed.Load(); f != 0 {
+		t.Fatalf("%d requests failed across app reloads; first: %v", f, firstErr.Load())
+	}
+	if r := do(t, client(), "GET", in.url("/"), nil); r.body != "v2" {
+		t.Fatalf("after a failed reload the app serves %q, want the previous v2", r.body)
+	}
+	t.Logf("%d requests, 0 failed, across a good and a failed app reload", ok.Load())
+}
+
+// An app that cannot import stops `tandem run` with the traceback.
+func TestAppImportError_StopsRun(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "bad.py"), "def application(e, s):\n    return []\nraise RuntimeError('boom at import')\n")
+	cfg := filepath.Join(dir, "tandem.conf")
+	writeFile(t, cfg, "pid_file "+dir+"/t.pid;\napp bad { wsgi bad:application; chdir "+dir+"; workers 1; }\nsite _ { listen 127.0.0.1:0; location / { app bad; } }\n")
+	out, err := exec.Command(binPath, "run", "-c", cfg).CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("run with a broken app: %v, want exit 1\n%s", err, out)
+	}
+	for _, want := range []string{"app bad failed to import", "Traceback", "RuntimeError: boom at import"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
