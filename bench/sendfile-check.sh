@@ -18,7 +18,11 @@ SERVER=${SERVER:-tandem}
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_tools strace:strace curl:curl nginx:nginx-light
+if [[ $SERVER == nginx ]]; then
+	ensure_tools strace:strace curl:curl nginx:nginx-light
+else
+	ensure_tools strace:strace curl:curl
+fi
 bench_init
 
 PORT=$(free_port)
@@ -79,7 +83,9 @@ read -r calls bytes < <(awk '/sendfile/ && / = [0-9]+/ { n++; sub(/.* = /, ""); 
 
 echo "sendfile check ($SERVER): GET /10m.bin ($SIZE bytes) made $calls successful sendfile calls sending $bytes bytes"
 # Headers go out with write(); the body should all be sendfile. Allow a small
-# slack for servers that send the first bytes together with the headers.
+# slack: net/http copies the first 512 bytes of a body along with the
+# headers before it switches to sendfile (golang.org/issue/5660), so Go
+# servers show SIZE-512 here and nginx shows SIZE.
 if ((calls > 0 && bytes >= SIZE - 65536)); then
 	echo "OK: the body went out through sendfile (zero-copy path in effect)"
 else
