@@ -27,7 +27,7 @@ type Handler struct {
 	encs     []sidecarEnc
 
 	// Prepared header values, shared by every response (never mutated).
-	vary         []string // Vary: Accept-Encoding, when Precompressed is set
+	vary         []string // Vary: Accept-Encoding, for files with sidecars
 	cacheControl []string // Cache-Control: max-age=N, when Expires > 0
 	expires      atomic.Pointer[expiresValue]
 }
@@ -185,7 +185,10 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *fileData)
 	hdr["Etag"] = v.hEtag
 	hdr["Last-Modified"] = f.lastMod
 	hdr["Accept-Ranges"] = hdrAcceptRanges
-	if h.vary != nil {
+	// Only a file that has sidecars varies by Accept-Encoding; leaving
+	// Vary off the rest keeps shared caches from splitting their entries
+	// and saves a header on the hot path.
+	if h.vary != nil && len(f.sidecars) > 0 {
 		hdr["Vary"] = h.vary
 	}
 	if h.cacheControl != nil {
