@@ -17,7 +17,7 @@ func acceptPair(t *testing.T, timeout time.Duration) (server net.Conn, client ne
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	l := &idleSendListener{Listener: ln, timeout: timeout}
+	l := &edgeListener{Listener: ln, sendTimeout: timeout}
 	client, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -90,5 +90,73 @@ func TestIdleSend_ReadFromMovesWholeFile(t *testing.T) {
 		if r := <-got; r != want {
 			t.Fatalf("limited=%v: client received %d bytes, want %d", limited, r, want)
 		}
+	}
+}
+
+// A read deadline moved later is honoured in full, though the earlier
+// timer stays armed until it fires.
+func TestEdgeConn_LaterReadDeadlineIsHonoured(t *testing.T) {
+	server, _ := acceptPair(t, 0)
+	start := time.Now()
+	_ = server.SetReadDeadline(start.Add(50 * time.Millisecond))
+	_ = server.SetReadDeadline(start.Add(400 * time.Millisecond))
+	_, err := server.Read(make([]byte, 1))
+	waited := time.Since(start)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read ended with %v, want a deadline error", err)
+	}
+	if waited < 400*time.Millisecond {
+		t.Fatalf("read timed out after %v; the deadline was moved to 400ms", waited)
+	}
+}
+
+// A cleared read deadline means no timeout, even after an earlier one was
+// armed; data that arrives later is read.
+func TestEdgeConn_ClearedReadDeadlineWaits(t *testing.T) {
+	server, client := acceptPair(t, 0)
+	_ = server.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	_ = server.SetReadDeadline(time.Time{})
+	got := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1)
+		_, err := server.Read(buf)
+		got <- err
+	}()
+	// Write only well after the early deadline: the read must still be
+	// waiting all that time.
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-got:
+			t.Fatalf("read returned %v before any data; the deadline was cleared", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if _, err := client.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("read with a cleared deadline failed: %v", err)
+	}
+}
+
+// An earlier deadline (net/http's "abort pending read") takes effect at
+// once.
+func TestEdgeConn_EarlierReadDeadlineInterrupts(t *testing.T) {
+	server, _ := acceptPair(t, 0)
+	_ = server.SetReadDeadline(time.Now().Add(time.Hour))
+	got := make(chan error, 1)
+	go func() {
+		_, err := server.Read(make([]byte, 1))
+		got <- err
+	}()
+	_ = server.SetReadDeadline(time.Unix(1, 0))
+	select {
+	case err := <-got:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("interrupted read: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a deadline in the past did not interrupt the read")
 	}
 }

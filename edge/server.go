@@ -131,9 +131,11 @@ func (s *Server) openLocked(rt *router, lim conf.Limits) ([]*listener, error) {
 			}
 			return nil, fmt.Errorf("listen %s: %w", addr, err)
 		}
+		el := &edgeListener{Listener: ln}
 		if lim.WriteTimeout == 0 {
-			ln = &idleSendListener{Listener: ln, timeout: sendIdleTimeout}
+			el.sendTimeout = sendIdleTimeout
 		}
+		ln = el
 		if lim.MaxConnections > 0 {
 			ln = netutil.LimitListener(ln, lim.MaxConnections)
 		}

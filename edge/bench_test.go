@@ -1,0 +1,97 @@
+package edge
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tandem-server/tandem/conf"
+	"github.com/tandem-server/tandem/static"
+)
+
+// Benchmarks of the whole edge (listener limits, site and location
+// choice, static handler) against a bare net/http handler writing the same
+// 1 KiB, both over loopback keep-alive connections in this process. The
+// client's cost is the same for both, so compare the ns/op of the two:
+//
+//	go test -run '^$' -bench 'Edge|Bare' -count 6 ./edge/
+
+func loopbackLoad(b *testing.B, addr, path string, size int64) {
+	req := []byte("GET " + path + " HTTP/1.1\r\nHost: bench\r\n\r\n")
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReaderSize(c, 64<<10)
+		for pb.Next() {
+			if _, err := c.Write(req); err != nil {
+				b.Error(err)
+				return
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || n != size {
+				b.Errorf("status %d, %d bytes", resp.StatusCode, n)
+				return
+			}
+		}
+	})
+}
+
+func benchEdge(b *testing.B, file string, size int) {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, file), bytes.Repeat([]byte("x"), size), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := conf.Parse(filepath.Join(dir, "b.conf"), []byte("site _ { listen 127.0.0.1:0; root "+dir+"; }\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache := static.NewCache(static.CacheConfig{})
+	defer cache.Close()
+	s, err := New(cfg, Options{FileCache: cache})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Shutdown(b.Context())
+	loopbackLoad(b, s.Addrs()[0], "/"+file, int64(size))
+}
+
+func BenchmarkEdgeStatic1K(b *testing.B)   { benchEdge(b, "1k.bin", 1<<10) }
+func BenchmarkEdgeStatic100K(b *testing.B) { benchEdge(b, "100k.bin", 100<<10) }
+
+// BenchmarkBare1K is the reference: net/http with no timeouts, a handler
+// that sets Content-Type and writes a fixed body.
+func BenchmarkBare1K(b *testing.B) {
+	body := bytes.Repeat([]byte("x"), 1<<10)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	loopbackLoad(b, ln.Addr().String(), "/", 1<<10)
+}
