@@ -54,7 +54,9 @@ func loopbackLoad(b *testing.B, addr, path string, size int64) {
 	})
 }
 
-func benchEdge(b *testing.B, file string, size int) {
+func benchEdge(b *testing.B, file string, size int) { benchEdgeCache(b, file, size, static.CacheConfig{}) }
+
+func benchEdgeCache(b *testing.B, file string, size int, cc static.CacheConfig) {
 	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, file), bytes.Repeat([]byte("x"), size), 0o644); err != nil {
 		b.Fatal(err)
@@ -63,7 +65,7 @@ func benchEdge(b *testing.B, file string, size int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cache := static.NewCache(static.CacheConfig{})
+	cache := static.NewCache(cc)
 	defer cache.Close()
 	s, err := New(cfg, Options{FileCache: cache})
 	if err != nil {
@@ -78,6 +80,12 @@ func benchEdge(b *testing.B, file string, size int) {
 
 func BenchmarkEdgeStatic1K(b *testing.B)   { benchEdge(b, "1k.bin", 1<<10) }
 func BenchmarkEdgeStatic100K(b *testing.B) { benchEdge(b, "100k.bin", 100<<10) }
+
+// BenchmarkEdgeStatic100KSendfile serves the same file from disk with
+// sendfile instead of from memory, to choose MaxFileInMemory.
+func BenchmarkEdgeStatic100KSendfile(b *testing.B) {
+	benchEdgeCache(b, "100k.bin", 100<<10, static.CacheConfig{MaxFileInMemory: -1})
+}
 
 // BenchmarkBare1K is the reference: net/http with no timeouts, a handler
 // that sets Content-Type and writes a fixed body.
