@@ -54,7 +54,9 @@ func loopbackLoad(b *testing.B, addr, path string, size int64) {
 	})
 }
 
-func benchEdge(b *testing.B, file string, size int) { benchEdgeCache(b, file, size, static.CacheConfig{}) }
+func benchEdge(b *testing.B, file string, size int) {
+	benchEdgeCache(b, file, size, static.CacheConfig{})
+}
 
 func benchEdgeCache(b *testing.B, file string, size int, cc static.CacheConfig) {
 	dir := b.TempDir()
