@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,8 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -36,39 +33,10 @@ func TestReload_UnderLoad_LosesNoRequest(t *testing.T) {
 		writeFile(t, filepath.Join(dir, "v2/index.html"), "v2")
 	})
 	url := in.url("/")
-	var ok, failed atomic.Int64
-	var sawV2 atomic.Bool
-	var firstErr atomic.Value
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
 	const workers, perWorker = 4, 1500
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := client()
-			for i := 0; i < perWorker && ctx.Err() == nil; i++ {
-				resp, err := c.Get(url)
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || (string(b) != "v1" && string(b) != "v2") {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("status %d body %q", resp.StatusCode, b))
-					continue
-				}
-				if string(b) == "v2" {
-					sawV2.Store(true)
-				}
-				ok.Add(1)
-			}
-		}()
-	}
+	ld := startLoad(url, workers, perWorker, func(status int, body string) bool {
+		return status == 200 && (body == "v1" || body == "v2")
+	})
 	// Alternate configs while the load runs, including a broken one.
 	for i := 0; i < 6; i++ {
 		root := []string{"v2", "v1"}[i%2]
@@ -82,32 +50,17 @@ func TestReload_UnderLoad_LosesNoRequest(t *testing.T) {
 		}
 		in.waitLogCount("reloading", i+1, 10*time.Second)
 		// Let the load run across each config before the next swap.
-		waitCount(t, &ok, ok.Load()+200, 10*time.Second)
+		ld.waitOK(t, 200, 10*time.Second)
 	}
 	writeFile(t, in.conf, strings.ReplaceAll(strings.ReplaceAll(reloadConf, "ROOT", "v2"), "{{DIR}}", in.dir))
 	_ = in.cmd.Process.Signal(syscall.SIGHUP)
-	wg.Wait()
-	if f := failed.Load(); f != 0 {
-		t.Fatalf("%d of %d requests failed during reloads; first: %v", f, f+ok.Load(), firstErr.Load())
-	}
-	if ok.Load() < workers*perWorker/2 {
-		t.Fatalf("only %d requests completed", ok.Load())
+	ld.wg.Wait()
+	if ld.failed.Load() != 0 || ld.ok.Load() < workers*perWorker/2 {
+		t.Fatalf("reloads under load: %s", ld.report())
 	}
 	in.waitLog(`unknown directive \"rot\"`, 5*time.Second)
 	waitBody(t, url, "v2", 10*time.Second)
-	_ = sawV2.Load()
-	t.Logf("%d requests, 0 failed, across 7 reloads", ok.Load())
-}
-
-func waitCount(t *testing.T, n *atomic.Int64, want int64, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for n.Load() < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("count stuck at %d, want %d", n.Load(), want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	t.Logf("%s, across 7 reloads", ld.report())
 }
 
 func (in *instance) waitLogCount(s string, n int, d time.Duration) {
