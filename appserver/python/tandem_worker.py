@@ -17,6 +17,7 @@ import atexit
 import faulthandler
 import gc
 import os
+import select
 import signal
 import socket
 import stat
@@ -26,15 +27,35 @@ import time
 import traceback
 from collections import deque
 
-# ---------------------------------------------------------------- codec
+# The file is one script (tandem embeds it with go:embed), in this order:
+#   1. codec          frames and uwsgi vars (docs/protocol.md)
+#   2. connection     buffered frame reader on the worker socket
+#   3. wsgi.input     the request body, streamed from B frames
+#   4. file_wrapper   wsgi.file_wrapper (sendfile through an F frame)
+#   5. response       start_response/write and the S/D/F/Z/X frames
+#   6. request        environ + one app call (handle)
+#   7. worker loop    serve(), signals
+#   8. app loading, zygote, main
+#
+# The per-request path (Conn.read_frame, _environ_into, Input.__init__,
+# Response.start_response/chunk/finish, handle, serve) is written for the
+# interpreter: few calls, few attribute lookups, __slots__, one latin-1
+# decode/encode per block instead of one per string. The edge waits on it
+# for every request, so each microsecond here is paid per request.
+
+# ---------------------------------------------------------------- 1. codec
 
 HDR = struct.Struct('<cII')          # type, stream, payload length
 HDR_SIZE = HDR.size                  # 9
 MAX_FRAME = 16 * 1024 * 1024
 MAX_CHUNK = 65536                    # largest B/D payload
+MAX_VAR = 0xFFFF                     # longest uwsgi var key or value
 TO_EOF = 0xFFFFFFFFFFFFFFFF          # F count: to the end of the file
 _U16 = struct.Struct('<H')
 _FILE = struct.Struct('<QQ')
+_pack_hdr = HDR.pack
+_Z = b'Z'
+_D = b'D'
 
 
 class ProtocolError(BaseException):
@@ -56,6 +77,18 @@ def decode_frame(data):
     return ftype, stream, bytes(data[HDR_SIZE:])
 
 
+# uwsgi vars are handled as latin-1 text: a u16 length becomes two chars
+# chr(lo) + chr(hi), and a whole block is one str <-> bytes conversion
+# (latin-1 maps bytes 0-255 to code points 0-255 and back, one to one).
+_LEN2 = tuple(chr(n & 0xFF) + chr(n >> 8) for n in range(256))
+
+
+def _len2(n):
+    if n > MAX_VAR:
+        raise ValueError('uwsgi var longer than 65535 bytes')
+    return _LEN2[n] if n < 256 else chr(n & 0xFF) + chr(n >> 8)
+
+
 def encode_vars(pairs):
     """uwsgi vars block; str keys/values are encoded latin-1 (PEP 3333)."""
     out = []
@@ -64,32 +97,53 @@ def encode_vars(pairs):
             k = k.encode('latin-1')
         if type(v) is str:
             v = v.encode('latin-1')
-        if len(k) > 0xFFFF or len(v) > 0xFFFF:
+        if len(k) > MAX_VAR or len(v) > MAX_VAR:
             raise ValueError('uwsgi var longer than 65535 bytes')
         out += (_U16.pack(len(k)), k, _U16.pack(len(v)), v)
     return b''.join(out)
 
 
+def _truncated():
+    return ProtocolError('truncated uwsgi vars')
+
+
 def decode_vars(payload, start=0):
     """uwsgi vars block -> list of (str, str), decoded latin-1."""
+    s = str(payload, 'latin-1')
+    end = len(s)
     pairs = []
-    end = len(payload)
-    unpack = _U16.unpack_from
     i = start
-    while i < end:
-        if i + 2 > end:
-            raise ProtocolError('truncated uwsgi vars')
-        (n,) = unpack(payload, i)
-        k = str(payload[i + 2:i + 2 + n], 'latin-1')
-        i += 2 + n
-        if i + 2 > end:
-            raise ProtocolError('truncated uwsgi vars')
-        (n,) = unpack(payload, i)
-        if i + 2 + n > end:
-            raise ProtocolError('truncated uwsgi vars')
-        pairs.append((k, str(payload[i + 2:i + 2 + n], 'latin-1')))
-        i += 2 + n
+    try:
+        while i < end:
+            # Lengths come from the bytes (indexing gives ints), strings
+            # from their latin-1 text. A string that runs past the end
+            # makes an index raise, or leaves i > end.
+            j = i + 2 + payload[i] + (payload[i + 1] << 8)
+            k = s[i + 2:j]
+            i = j + 2 + payload[j] + (payload[j + 1] << 8)
+            pairs.append((k, s[j + 2:i]))
+    except IndexError:
+        raise _truncated() from None
+    if i != end:
+        raise _truncated()
     return pairs
+
+
+def _environ_into(payload, environ):
+    """decode_vars() straight into the environ dict (the per-request path)."""
+    s = str(payload, 'latin-1')
+    end = len(s)
+    i = 0
+    try:
+        while i < end:
+            j = i + 2 + payload[i] + (payload[i + 1] << 8)
+            k = s[i + 2:j]
+            i = j + 2 + payload[j] + (payload[j + 1] << 8)
+            environ[k] = s[j + 2:i]
+    except IndexError:
+        raise _truncated() from None
+    if i != end:
+        raise _truncated()
 
 
 def encode_head(status, headers):
@@ -112,50 +166,65 @@ def decode_file(payload):
     return _FILE.unpack(payload)
 
 
-# ---------------------------------------------------------------- connection
+# ---------------------------------------------------------------- 2. connection
 
 class Conn:
     """Buffered frame reader on the worker socket (recv_into a reusable buffer)."""
+
+    __slots__ = ('sock', 'buf', 'view', 'start', 'end', 'pushed', 'eof', 'wait')
 
     def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray(256 * 1024)
         self.view = memoryview(self.buf)
-        self.start = self.end = 0
-        self.need = HDR_SIZE         # bytes the frame at self.start needs
+        self.start = self.end = 0    # unparsed bytes are buf[start:end]
         self.pushed = None           # one frame given back by a poller
         self.eof = False
+        # Block in poll(POLLIN), never in recv(). A task asleep in recv() on
+        # a unix socket is woken each time the peer reads what it sent (the
+        # write-space wake-up shares the socket's wait queue, unfiltered), so
+        # a worker waiting for its next request would wake up, find nothing
+        # and sleep again once per response: an extra pair of context
+        # switches per request. poll() waits only for the events it asked for.
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        self.wait = poller.poll
 
     def _parse(self):
-        avail = self.end - self.start
+        """The frame at self.start if it is complete, else the number of
+        bytes it needs (an int)."""
+        start = self.start
+        avail = self.end - start
         if avail < HDR_SIZE:
-            return None
-        ftype, stream, length = HDR.unpack_from(self.buf, self.start)
+            return HDR_SIZE
+        ftype, stream, length = HDR.unpack_from(self.buf, start)
         if length > MAX_FRAME:
             raise ProtocolError('frame of %d bytes exceeds 16 MiB' % length)
         if avail < HDR_SIZE + length:
-            self.need = HDR_SIZE + length
-            return None
-        s = self.start + HDR_SIZE
-        payload = bytes(self.view[s:s + length])
-        self.start = s + length
-        if self.start == self.end:
+            return HDR_SIZE + length
+        if avail == HDR_SIZE + length:
             self.start = self.end = 0
-        self.need = HDR_SIZE
-        return ftype, stream, payload
+        else:
+            self.start = start + HDR_SIZE + length
+        if length:
+            start += HDR_SIZE
+            return ftype, stream, bytes(self.view[start:start + length])
+        return ftype, stream, b''
 
-    def _recv(self, flags=0):
-        if self.start + self.need > len(self.buf):
+    def _recv(self, need, flags=0):
+        if self.start + need > len(self.buf):
             # Move the partial frame to the front, growing for big frames.
             n = self.end - self.start
-            if self.need > len(self.buf):
-                new = bytearray(self.need)
+            if need > len(self.buf):
+                new = bytearray(need)
                 new[:n] = self.view[self.start:self.end]
                 self.view.release()
                 self.buf, self.view = new, memoryview(new)
             else:
                 self.buf[:n] = self.buf[self.start:self.end]
             self.start, self.end = 0, n
+        if not flags:
+            self.wait()
         got = self.sock.recv_into(self.view[self.end:], 0, flags)
         if not got:
             self.eof = True
@@ -168,11 +237,11 @@ class Conn:
             return f
         while True:
             f = self._parse()
-            if f:
+            if type(f) is tuple:
                 return f
             if self.eof:
                 raise EOFError
-            self._recv()
+            self._recv(f)
 
     def poll_frame(self):
         """A frame if one can be had without blocking, else None."""
@@ -180,27 +249,33 @@ class Conn:
             f, self.pushed = self.pushed, None
             return f
         f = self._parse()
-        if f is None and not self.eof:
-            try:
-                self._recv(socket.MSG_DONTWAIT)
-            except (BlockingIOError, InterruptedError):
-                return None
-            f = self._parse()
-        return f
+        if type(f) is tuple:
+            return f
+        if self.eof:
+            return None
+        try:
+            self._recv(f, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return None
+        f = self._parse()
+        return f if type(f) is tuple else None
 
     def send(self, data):
         self.sock.sendall(data)
 
 
-# ---------------------------------------------------------------- wsgi.input
+# ---------------------------------------------------------------- 3. wsgi.input
 
 class Input:
     """wsgi.input: streams the request's B frames; b'' once E (or A) is seen."""
 
+    __slots__ = ('_conn', '_stream', '_buf', '_ahead', '_ahead_bytes',
+                 'done', 'aborted')
+
     def __init__(self, conn, stream):
         self._conn = conn
         self._stream = stream
-        self._buf = bytearray()
+        self._buf = None             # bytearray, made on the first read
         self._ahead = None           # deque of chunks read ahead by poll_abort
         self._ahead_bytes = 0
         self.done = False            # E (or A) consumed
@@ -231,9 +306,15 @@ class Input:
                 return c
         return b''
 
+    def _buffer(self):
+        buf = self._buf
+        if buf is None:
+            buf = self._buf = bytearray()
+        return buf
+
     def read(self, size=-1):
         # Like a file: short only at the end of the body.
-        buf = self._buf
+        buf = self._buffer()
         if size is None:
             size = -1
         while size < 0 or len(buf) < size:
@@ -249,7 +330,7 @@ class Input:
     def readline(self, size=-1):
         if size is None:
             size = -1
-        buf = self._buf
+        buf = self._buffer()
         scanned = 0
         while True:
             i = buf.find(b'\n', scanned)
@@ -312,12 +393,18 @@ class Input:
         return self.aborted
 
     def drain(self):
+        """Consume the rest of the request's frames, through E (or A)."""
+        read_frame, stream = self._conn.read_frame, self._stream
         while not self.done:
-            self._take(self._conn.read_frame())
+            ftype, s, payload = f = read_frame()
+            if ftype == b'E' and s == stream:
+                self.done = True     # the usual case: nothing left but E
+            else:
+                self._take(f)
         self._ahead = None
 
 
-# ---------------------------------------------------------------- file_wrapper
+# ---------------------------------------------------------------- 4. file_wrapper
 
 class FileWrapper:
     """wsgi.file_wrapper. Returned for a regular file, it becomes an F frame
@@ -338,17 +425,36 @@ class FileWrapper:
             yield data
 
 
-# ---------------------------------------------------------------- response
+# ---------------------------------------------------------------- 5. response
 
 _NO_BODY_STATUS = frozenset((204, 304))
 _ERROR_BODY = b'Internal Server Error'
 _ERROR_HEAD = encode_head(500, [('Content-Type', 'text/plain'),
                                 ('Content-Length', str(len(_ERROR_BODY)))])
 _FLUSH_AT = 1 << 20
+_STATUS_CODES = {}                   # checked status line -> code (int)
+_STATUS_BYTES = {}                   # code -> its u16 for the S payload
+
+
+def _status_code(status):
+    """Check a WSGI status line ('200 OK'); returns its code. The answer
+    is remembered for the next response with the same status line."""
+    if not (len(status) >= 3 and status[:3].isdigit()
+            and (len(status) == 3 or status[3] == ' ') and status[0] != '0'):
+        raise ValueError('invalid WSGI status %r' % status)
+    code = int(status[:3])
+    _STATUS_BYTES[code] = _U16.pack(code)
+    if len(_STATUS_CODES) < 512:     # a few distinct lines in practice
+        _STATUS_CODES[status] = code
+    return code
 
 
 class Response:
     """start_response/write and the frames of one response."""
+
+    __slots__ = ('conn', 'stream', 'inp', 'head_only', 'status', 'head',
+                 'head_queued', 'head_sent', 'remaining', 'parts', 'pending',
+                 'ended')
 
     def __init__(self, conn, stream, inp, head_only):
         self.conn = conn
@@ -361,7 +467,7 @@ class Response:
         self.head_sent = False       # S actually written to the socket
         self.remaining = None        # Content-Length bytes still expected
         self.parts = []              # frames not yet written
-        self.pending = 0
+        self.pending = 0             # body bytes in self.parts
         self.ended = False           # Z or X written
 
     def start_response(self, status, headers, exc_info=None):
@@ -375,11 +481,14 @@ class Response:
             raise AssertionError('start_response() called twice without exc_info')
         if type(status) is not str:
             raise TypeError('status must be a str, not %s' % type(status).__name__)
-        if not (len(status) >= 3 and status[:3].isdigit()
-                and (len(status) == 3 or status[3] == ' ') and status[0] != '0'):
-            raise ValueError('invalid WSGI status %r' % status)
-        code = int(status[:3])
+        code = _STATUS_CODES.get(status)
+        if code is None:
+            code = _status_code(status)
+        # Check and encode the headers in one pass: the S payload is built as
+        # latin-1 text (lengths as two chars each) and encoded once.
         remaining = None
+        text = []
+        L = _LEN2
         for name, value in headers:
             if type(name) is not str or type(value) is not str:
                 raise TypeError('header names and values must be str: %r'
@@ -387,14 +496,20 @@ class Response:
             if ('\n' in value or '\r' in value or ':' in name or '\n' in name
                     or '\r' in name):
                 raise ValueError('invalid header %r' % ((name, value),))
-            if len(name) == 14 and name.lower() == 'content-length':
+            n = len(name)
+            m = len(value)
+            if n < 256 and m < 256:
+                text += (L[n], name, L[m], value)
+            else:
+                text += (_len2(n), name, _len2(m), value)
+            if n == 14 and name.lower() == 'content-length':
                 try:
                     remaining = int(value)
                 except ValueError:
                     pass
-        payload = encode_head(code, headers)
+        payload = _STATUS_BYTES[code] + ''.join(text).encode('latin-1')
         self.status = code
-        self.head = HDR.pack(b'S', self.stream, len(payload)) + payload
+        self.head = _pack_hdr(b'S', self.stream, len(payload)) + payload
         # Enforce Content-Length only where a body is allowed.
         if self.head_only or code < 200 or code in _NO_BODY_STATUS:
             remaining = None
@@ -422,32 +537,41 @@ class Response:
         if self.ended or not (data or last):
             return                   # empty, or past Content-Length: dropped
         if not self.head_queued:
-            self._queue_head()
+            if self.head is None:
+                raise AssertionError('the app sent body data before start_response()')
+            self.parts.append(self.head)
+            self.head_queued = True
         n = len(data)
-        if self.remaining is not None:
-            if n >= self.remaining:
-                if n > self.remaining:
-                    data, n = data[:self.remaining], self.remaining
+        remaining = self.remaining
+        if remaining is not None:
+            if n >= remaining:
+                if n > remaining:
+                    data, n = data[:remaining], remaining
                 last = True
-            self.remaining -= n
+            self.remaining = remaining - n
+        parts = self.parts
         if n and not self.head_only:
-            parts, stream = self.parts, self.stream
+            stream = self.stream
             if n <= MAX_CHUNK:
-                parts += (HDR.pack(b'D', stream, n), data)
+                parts += (_pack_hdr(_D, stream, n), data)
                 self.pending += n
             else:
                 mv = memoryview(data)
                 for i in range(0, n, MAX_CHUNK):
                     piece = mv[i:i + MAX_CHUNK]
-                    parts += (HDR.pack(b'D', stream, len(piece)), piece)
+                    parts += (_pack_hdr(_D, stream, len(piece)), piece)
                     self.pending += len(piece)
                     if self.pending >= _FLUSH_AT:
                         self._flush()
         if last:
-            self.parts.append(HDR.pack(b'Z', self.stream, 0))
+            parts.append(_pack_hdr(_Z, self.stream, 0))
             self.ended = True
         if not coalesce or last or self.pending >= _FLUSH_AT:
-            self._flush()
+            # _flush(), inlined: this is every response's last step.
+            self.conn.send(b''.join(parts))
+            parts.clear()
+            self.pending = 0
+            self.head_sent = True
 
     def write(self, data):
         """The PEP 3333 write() callable: sends at once (headers too)."""
@@ -481,7 +605,7 @@ class Response:
             return True
         self.remaining = None
         self.parts += (frame(b'F', self.stream, _FILE.pack(offset, count)),
-                       HDR.pack(b'Z', self.stream, 0))
+                       _pack_hdr(_Z, self.stream, 0))
         data = b''.join(self.parts)
         self.parts.clear()
         # The descriptor travels with this very sendmsg (SCM_RIGHTS).
@@ -496,7 +620,7 @@ class Response:
             return
         if self.inp.aborted:
             self.parts.clear()
-            self.conn.send(HDR.pack(b'Z', self.stream, 0))
+            self.conn.send(_pack_hdr(_Z, self.stream, 0))
             self.ended = True
             return
         if not self.head_queued:
@@ -506,7 +630,7 @@ class Response:
             msg = b'response body shorter than Content-Length'
             self.parts.append(frame(b'X', self.stream, msg))
         else:
-            self.parts.append(HDR.pack(b'Z', self.stream, 0))
+            self.parts.append(_pack_hdr(_Z, self.stream, 0))
         self.ended = True
         self._flush()
 
@@ -521,12 +645,12 @@ class Response:
         self.ended = True
         s = self.stream
         if self.inp.aborted:
-            self.conn.send(HDR.pack(b'Z', s, 0))
+            self.conn.send(_pack_hdr(_Z, s, 0))
         elif not self.head_sent:
             self.parts.clear()       # an S still queued is replaced by the 500
             body = b'' if self.head_only else frame(b'D', s, _ERROR_BODY)
             self.conn.send(b''.join((frame(b'S', s, _ERROR_HEAD), body,
-                                     HDR.pack(b'Z', s, 0))))
+                                     _pack_hdr(_Z, s, 0))))
         else:
             self.parts.clear()
             e = sys.exc_info()[1]
@@ -534,60 +658,11 @@ class Response:
             self.conn.send(frame(b'X', s, msg.encode('utf-8', 'replace')))
 
 
-# ---------------------------------------------------------------- worker loop
+# ---------------------------------------------------------------- 6. request
 
-class _State:
-    idle = False
-    stopping = False
-
-
-def _on_sigterm(signum, frame_):
-    _State.stopping = True
-    if _State.idle:
-        raise SystemExit(0)
-
-
-def handle(conn, app, base, stream, payload):
-    environ = base.copy()
-    environ.update(decode_vars(payload))
-    inp = environ['wsgi.input'] = Input(conn, stream)
-    resp = Response(conn, stream, inp, environ.get('REQUEST_METHOD') == 'HEAD')
-    result = None
-    try:
-        result = app(environ, resp.start_response)
-        if type(result) is FileWrapper and resp.send_file(result):
-            pass
-        elif type(result) is list or type(result) is tuple:
-            # Whole body known: coalesce S, D... and Z into as few writes as
-            # possible (one, for a small response).
-            last = len(result) - 1
-            for i, data in enumerate(result):
-                resp.chunk(data, i == last, True)
-        else:
-            first = True
-            for data in result:
-                # Between chunks (not before the first) look for an abort.
-                if inp.poll_abort() if not first else inp.aborted:
-                    break
-                first = False
-                resp.chunk(data)
-        resp.finish()
-    except Exception:
-        resp.fail(environ)
-    finally:
-        close = getattr(result, 'close', None)
-        if close is not None:
-            try:
-                close()
-            except Exception:
-                resp.fail(environ)
-    inp.drain()
-
-
-def serve(sock, app):
-    """Serve requests on sock until SIGTERM or EOF; returns the exit code."""
-    conn = Conn(sock)
-    base = {
+def base_environ():
+    """The environ keys every request shares; handle() copies it."""
+    return {
         'wsgi.version': (1, 0), 'wsgi.url_scheme': 'http',
         'wsgi.errors': sys.stderr, 'wsgi.multithread': False,
         'wsgi.multiprocess': True, 'wsgi.run_once': False,
@@ -597,21 +672,97 @@ def serve(sock, app):
         'wsgi.input_terminated': True,
         'SCRIPT_NAME': '', 'QUERY_STRING': '',
     }
+
+
+def handle(conn, app, base, stream, payload):
+    """Serve the request whose H frame carried payload: environ, app call,
+    response frames, then the rest of its body frames (through E)."""
+    environ = base.copy()
+    _environ_into(payload, environ)
+    inp = environ['wsgi.input'] = Input(conn, stream)
+    resp = Response(conn, stream, inp, environ.get('REQUEST_METHOD') == 'HEAD')
+    result = None
+    try:
+        result = app(environ, resp.start_response)
+        rtype = type(result)
+        if rtype is list or rtype is tuple:
+            # Whole body known: coalesce S, D... and Z into as few writes as
+            # possible (one, for a small response).
+            last = len(result) - 1
+            if last == 0:
+                resp.chunk(result[0], True, True)
+            else:
+                for i, data in enumerate(result):
+                    resp.chunk(data, i == last, True)
+        elif rtype is FileWrapper and resp.send_file(result):
+            pass
+        else:
+            it = iter(result)
+            for data in it:
+                # Before the first chunk only an abort already seen counts;
+                # between later chunks, look for one (without blocking).
+                if not inp.aborted:
+                    resp.chunk(data)
+                    for data in it:
+                        if inp.poll_abort():
+                            break
+                        resp.chunk(data)
+                break
+        if not resp.ended:
+            resp.finish()
+    except Exception:
+        resp.fail(environ)
+    finally:
+        close = getattr(result, 'close', None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                resp.fail(environ)
+    if not inp.done:
+        inp.drain()
+
+
+# ---------------------------------------------------------------- 7. worker loop
+
+class _State:
+    __slots__ = ('idle', 'stopping')
+
+    def __init__(self):
+        self.idle = False            # blocked waiting for the next request
+        self.stopping = False        # SIGTERM seen
+
+
+_state = _State()
+
+
+def _on_sigterm(signum, frame_):
+    _state.stopping = True
+    if _state.idle:
+        raise SystemExit(0)
+
+
+def serve(sock, app):
+    """Serve requests on sock until SIGTERM or EOF; returns the exit code."""
+    conn = Conn(sock)
+    base = base_environ()
+    state = _state
+    read_frame = conn.read_frame
     try:
         conn.send(frame(b'R', 0, b'%d' % os.getpid()))
         while True:
-            _State.idle = True
-            if _State.stopping:
+            state.idle = True
+            if state.stopping:
                 return 0
             try:
-                ftype, stream, payload = conn.read_frame()
+                ftype, stream, payload = read_frame()
             except EOFError:
                 return 0
             if ftype != b'H':
                 if ftype in b'BEA':
                     continue         # late frames of a finished/aborted request
                 raise ProtocolError('unexpected %r frame while idle' % ftype)
-            _State.idle = False
+            state.idle = False
             handle(conn, app, base, stream, payload)
     except ProtocolError as e:
         sys.stderr.write('tandem worker %d: protocol error: %s\n' % (os.getpid(), e))
@@ -627,7 +778,7 @@ def _worker_signals():
     faulthandler.register(signal.SIGUSR2, all_threads=True)
 
 
-# ---------------------------------------------------------------- app loading
+# ---------------------------------------------------------------- 8. app loading
 
 def load_app(spec):
     """'module:attr', 'module:a.b', 'module:create_app()' or with literal
@@ -663,6 +814,14 @@ def load_app(spec):
     return obj
 
 
+def _freeze_heap():
+    """Move everything the import made into the collector's permanent
+    generation: collections then only walk objects made by requests, and
+    (zygote) never touch, and so never un-share, the preloaded pages."""
+    gc.collect()
+    gc.freeze()
+
+
 def _import_or_report(spec, report=None):
     try:
         return load_app(spec)
@@ -686,10 +845,7 @@ def zygote(ctrl, spec):
     app = _import_or_report(spec, lambda tb: ctrl.sendall(
         frame(b'i', 0, tb.encode('utf-8', 'replace'))))
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-    # Objects from the import live in a permanent generation, so the
-    # collector never touches (and un-shares) their pages in workers.
-    gc.collect()
-    gc.freeze()
+    _freeze_heap()
     ctrl.sendall(frame(b'r', 0, b'%d' % os.getpid()))
     buf = bytearray()
     fds = deque()                    # received descriptors not yet used
@@ -795,6 +951,7 @@ def main(argv):
         if mode == 'zygote':
             return zygote(sock, opts['--app'])
         app = _import_or_report(opts['--app'])
+        _freeze_heap()
         _worker_signals()
         return serve(sock, app)
 

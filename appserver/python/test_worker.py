@@ -104,6 +104,42 @@ class CodecTest(unittest.TestCase):
         with self.assertRaises(tw.ProtocolError):
             tw.decode_vars(b'\x05\x00ab')
 
+    def test_environ_decoder_matches_decode_vars(self):
+        pairs = [('REQUEST_METHOD', 'GET'), ('PATH_INFO', '/caf\xe9'), ('E', ''),
+                 ('', 'empty key'), ('HTTP_X_LONG', 'v' * 300), ('K' * 256, 'x' * 65535)]
+        payload = tw.encode_vars(pairs)
+        env = {}
+        tw._environ_into(payload, env)
+        self.assertEqual(env, dict(pairs))
+        self.assertEqual(tw.decode_vars(payload), pairs)
+        for cut in (1, 2, 3, 17, 18, 19, len(payload) - 1):
+            with self.assertRaises(tw.ProtocolError):
+                tw._environ_into(payload[:cut], {})
+            with self.assertRaises(tw.ProtocolError):
+                tw.decode_vars(payload[:cut])
+
+    def test_start_response_head_is_encode_head(self):
+        class Sink:
+            def send(self, data):
+                pass
+        cases = [('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '13')]),
+                 ('404 Not Found', []),
+                 ('299 Odd', [('Set-Cookie', 'a=1'), ('Set-Cookie', 'b=2'),
+                              ('X-Latin1', 'caf\xe9'), ('X-Long', 'y' * 256),
+                              ('X-Longest', 'z' * 65535), ('', '')])]
+        for status, headers in cases:
+            resp = tw.Response(Sink(), 7, None, False)
+            resp.start_response(status, headers)
+            self.assertEqual(resp.head, tw.frame(b'S', 7, tw.encode_head(int(status[:3]), headers)))
+        for headers, exc in (([('X', 'z' * 65536)], ValueError),
+                             ([('X', '\u20ac')], UnicodeEncodeError),
+                             ([('X', 'a\nb')], ValueError), ([('X', 1)], TypeError)):
+            with self.assertRaises(exc):
+                tw.Response(Sink(), 7, None, False).start_response('200 OK', headers)
+        for status in ('20 OK', '2000 OK', '099 No', 'abc'):
+            with self.assertRaises(ValueError):
+                tw.Response(Sink(), 7, None, False).start_response(status, [])
+
 
 # ---------------------------------------------------------------- the edge side
 
@@ -454,6 +490,25 @@ class WorkerTest(unittest.TestCase):
 
     def test_pid(self):
         self.assertEqual(int(self.edge.request('GET', '/pid').body), self.pid)
+
+    def test_idle_worker_sleeps_once_per_request(self):
+        # A task asleep in recv() on a unix socket is woken whenever the peer
+        # reads what it sent. The worker waits in poll(POLLIN) instead, so
+        # tandem reading a response does not wake it up: one voluntary
+        # context switch per request (waiting for it), not two.
+        def switches():
+            with open('/proc/%d/status' % self.pid) as f:
+                for line in f:
+                    if line.startswith('voluntary_ctxt_switches:'):
+                        return int(line.split()[1])
+        self.edge.request('GET', '/hello')
+        n, before = 50, switches()
+        for _ in range(n):
+            stream = self.edge.send_request('GET', '/hello')
+            time.sleep(0.002)        # the worker answers and waits again
+            self.edge.read_reply(stream)
+            time.sleep(0.002)        # ... and must still be asleep
+        self.assertLess((switches() - before) / n, 1.5)
 
 
 class LifecycleTest(unittest.TestCase):
