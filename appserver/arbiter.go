@@ -24,8 +24,12 @@ const (
 	outcomeProtocol                // the worker sent something invalid
 )
 
-// Events the arbiter goroutine consumes. Request goroutines, process
-// watchers and the Manager only ever talk to it through these.
+// Events the arbiter goroutine consumes. Process watchers and the Manager
+// only ever talk to it through these; request goroutines too, except for
+// the hand-off fast path (handoff.go), which runs acquire and the plain
+// release under mu instead of sending acquireEv, cancelEv and releaseEv.
+// Those events stay the arbiter's interface for the releases that need a
+// decision, and for tests that drive the arbiter by hand.
 type (
 	acquireEv struct{ wt *waiter }
 	cancelEv  struct{ wt *waiter }
@@ -87,10 +91,20 @@ const (
 	idleShrinkAfter = 30 * time.Second // a worker idle this long → one fewer (down to `workers`)
 )
 
-// arbiter owns one pool's worker table. Exactly one goroutine (run) reads
-// and writes it; everything else sends events. There is no mutex on the
-// table, so every decision sees a consistent state.
+// arbiter owns one pool's worker table. One goroutine (run) makes every
+// decision about it; everything else sends events. The one exception is
+// the hand-off fast path (handoff.go): a request goroutine may take an
+// idle worker, join the queue, or give back a worker that needs no
+// decision, itself, under mu. The arbiter holds mu for each whole turn, so
+// every decision still sees a consistent table, and the fast path only
+// makes the moves the arbiter would have made (Idle → Busy, Busy → Idle),
+// through the same setState and the same transition table.
 type arbiter struct {
+	// mu guards the worker table, the dispatcher and every worker field
+	// the arbiter owns (see worker). The arbiter holds it for each turn;
+	// request goroutines hold it only inside handoff.go.
+	mu sync.Mutex
+
 	name   string
 	log    *zap.Logger
 	launch launchFunc
@@ -99,6 +113,8 @@ type arbiter struct {
 	rng    *rand.Rand
 
 	events  chan any
+	kick    chan struct{} // a fast-path change needs a turn (see handoff.go)
+	timerAt time.Time     // when run's queue timer fires; zero when stopped
 	done    chan struct{} // closed when run returns
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -136,6 +152,7 @@ func newArbiter(name string, log *zap.Logger, launch launchFunc) *arbiter {
 		memory:  rssOf,
 		rng:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		events:  make(chan any, 256),
+		kick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -162,7 +179,7 @@ func (a *arbiter) send(ev any) bool {
 
 // run is the loop, gunicorn's arbiter run() in Go: wait for an event, a
 // tick or the oldest queued request's deadline; handle it; then keep the
-// pool in shape.
+// pool in shape. Each turn holds mu (see arbiter).
 func (a *arbiter) run() {
 	defer close(a.done)
 	ticker := time.NewTicker(tickEvery)
@@ -170,26 +187,43 @@ func (a *arbiter) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		var ev any
 		tick := false
 		select {
-		case ev := <-a.events:
-			a.handle(ev)
+		case ev = <-a.events:
+		case <-a.kick:
 		case <-ticker.C:
 			tick = true
 		case <-timer.C:
 		}
-		now := a.now()
-		a.maintain(now, tick)
-		if a.finished() {
+		if a.turn(ev, tick, timer) {
 			a.finish()
 			return
 		}
-		if d, ok := a.disp.nextDeadline(); ok {
-			timer.Reset(d.Sub(now))
-		} else {
-			timer.Stop()
-		}
 	}
+}
+
+// turn handles ev (if any) and runs maintenance, holding mu; it re-arms
+// timer for the oldest waiter and reports whether the pool has finished.
+func (a *arbiter) turn(ev any, tick bool, timer *time.Timer) (finished bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ev != nil {
+		a.handle(ev)
+	}
+	now := a.now()
+	a.maintain(now, tick)
+	if a.finished() {
+		return true
+	}
+	a.timerAt = time.Time{}
+	if d, ok := a.disp.nextDeadline(); ok {
+		timer.Reset(d.Sub(now))
+		a.timerAt = d
+	} else {
+		timer.Stop()
+	}
+	return false
 }
 
 // maintain runs after every event: queue expiry, pool size, generation
@@ -299,7 +333,7 @@ func (a *arbiter) release(w *worker, out outcome, now time.Time) {
 	}
 	switch w.state {
 	case Busy:
-		if r, hit := a.limitHit(w, now); hit && a.canRecycle() {
+		if r, hit := a.limitHit(w, w.requests, now); hit && a.canRecycle() {
 			w.recycling = true
 			a.retire(w, r, now) // Busy → Draining; not leased, so SIGTERM now
 			return

@@ -5,9 +5,13 @@
 // # What it owns
 //
 // A Manager has one Pool per `app` block. Each Pool has one arbiter
-// goroutine (arbiter.go) that alone owns the worker table: spawns, exits,
-// requests taken and given back, ticks and commands (reload, scale,
-// shutdown) all arrive as events, so there is no lock on the table. Each
+// goroutine (arbiter.go) that makes every decision about the worker table:
+// spawns, exits, failed or limit-reaching requests, ticks and commands
+// (reload, scale, shutdown) all arrive as events. The one exception is the
+// hand-off fast path (handoff.go): a request goroutine takes an idle
+// worker, joins the queue, or gives a worker that needs no decision
+// straight to the oldest waiter itself, under the lock the arbiter holds
+// for each of its turns, with the arbiter's own code. Each
 // worker moves through the state machine in worker.go (Starting, Idle,
 // Busy, Draining, Exited; illegal moves are errors). dispatch.go is the
 // idle list plus the bounded FIFO queue; supervise.go marks workers past

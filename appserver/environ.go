@@ -109,8 +109,10 @@ func isHopByHop(k string, connection []string) bool {
 // there is one, else the local address the request arrived on.
 func serverNamePort(r *http.Request) (string, string) {
 	host, port := r.Host, ""
-	if h, p, err := net.SplitHostPort(host); err == nil {
-		host, port = h, p
+	if strings.IndexByte(host, ':') >= 0 { // SplitHostPort allocates its error
+		if h, p, err := net.SplitHostPort(host); err == nil {
+			host, port = h, p
+		}
 	}
 	if host == "" || port == "" {
 		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {

@@ -2,7 +2,6 @@ package appserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -118,50 +117,5 @@ func (p *Pool) Stats() Stats {
 		return s
 	case <-p.a.done:
 		return Stats{}
-	}
-}
-
-// acquire waits for a worker: an idle one at once, else in the FIFO
-// queue until one frees up, the queue times out, or ctx ends.
-func (p *Pool) acquire(ctx context.Context) (*worker, error) {
-	if !p.running.Load() {
-		return nil, ErrUnavailable
-	}
-	wt := newWaiter()
-	if !p.a.send(acquireEv{wt: wt}) {
-		return nil, ErrUnavailable
-	}
-	select {
-	case g := <-wt.reply:
-		return g.w, g.err
-	case <-p.a.done:
-		return nil, ErrUnavailable // it answers every waiter before it stops
-	case <-ctx.Done():
-	}
-	// Withdraw. The arbiter may have granted a worker meanwhile; then the
-	// grant is already in the channel and goes straight back.
-	if !p.a.send(cancelEv{wt: wt}) {
-		return nil, ctx.Err()
-	}
-	var g grant
-	select {
-	case g = <-wt.reply:
-	case <-p.a.done:
-		return nil, ctx.Err()
-	}
-	if g.w != nil {
-		p.release(g.w, outcomeOK)
-	}
-	if g.err != nil && !errors.Is(g.err, context.Canceled) {
-		return nil, g.err
-	}
-	return nil, ctx.Err()
-}
-
-// release gives w back to the arbiter with the request's outcome.
-func (p *Pool) release(w *worker, out outcome) {
-	if !p.a.send(releaseEv{w: w, out: out}) {
-		// The arbiter is gone (only after every worker was reaped).
-		w.conn.Close()
 	}
 }

@@ -135,24 +135,33 @@ type exchange struct {
 	body *spool
 
 	stream uint32
-	// wmu serialises writes to the worker between the body writer and
-	// abort; bodyDone is guarded by it.
+	// wmu serialises writes to the worker between the request writer
+	// (sendAndAwait or the body goroutine) and abort; bodyDone, set once
+	// E is written, is guarded by it.
 	wmu      sync.Mutex
 	bodyDone bool
 	aborted  atomic.Bool
 	once     sync.Once // abort runs once; Do also waits for a running abort
 	bodyErr  chan error
 	streamed bool // response head sent to the client
+
+	// Storage the result points into, so a small response costs no
+	// allocations of its own beyond one string for its head.
+	fields [8]headerField
+	resp   respBody
 }
+
+// headerField is one response header from the app, canonical name.
+type headerField struct{ key, value string }
 
 // result is how the exchange ended.
 type result struct {
 	out      outcome
-	status   int  // for Serve to return (not written)
-	abort    bool // head sent, body incomplete: cut the client
-	code     int  // response status, when buffered
-	header   http.Header
-	headLen  string // app's Content-Length for HEAD / bodiless statuses
+	status   int           // for Serve to return (not written)
+	abort    bool          // head sent, body incomplete: cut the client
+	code     int           // response status, when buffered
+	header   []headerField // in the app's order, hop-by-hop fields dropped
+	headLen  string        // app's Content-Length for HEAD / bodiless statuses
 	buffered *respBody
 }
 
@@ -168,11 +177,10 @@ func (x *exchange) run() result {
 		x.wk.stream = 1
 	}
 	x.stream = x.wk.stream
-	res := x.exchange()
-	if res.out == outcomeOK {
-		c.SetDeadline(time.Time{})
-	}
-	return res
+	// The deadline is not cleared afterwards: nothing uses an idle
+	// worker's connection, and the next request sets its own. That saves
+	// two runtime timer updates per request.
+	return x.exchange()
 }
 
 func (x *exchange) exchange() result {
@@ -189,9 +197,9 @@ func (x *exchange) exchange() result {
 		// Nothing was sent; the worker is untouched.
 		return result{out: outcomeOK, status: http.StatusRequestHeaderFieldsTooLarge}
 	}
-	if x.body == nil || x.body.Len() <= inlineBody {
-		x.bodyDone = true
-		if err := x.writeBody(); err != nil {
+	inline := x.body == nil || x.body.Len() <= inlineBody
+	if inline {
+		if err := x.bufferBody(); err != nil {
 			return x.broken(err)
 		}
 	} else {
@@ -199,7 +207,12 @@ func (x *exchange) exchange() result {
 		go func() { x.bodyErr <- x.writeBodyAsync() }()
 	}
 	stop := context.AfterFunc(x.r.Context(), x.abort)
-	res := x.readResponse()
+	var res result
+	if err := x.sendInline(inline); err != nil {
+		res = x.broken(err)
+	} else {
+		res = x.readResponse()
+	}
 	if res.out != outcomeOK {
 		x.wk.conn.SetDeadline(time.Unix(1, 0)) // unblock the body writer; the worker is done for
 	}
@@ -214,8 +227,10 @@ func (x *exchange) exchange() result {
 	return res
 }
 
-// writeBody writes the whole (small) body and E with one flush.
-func (x *exchange) writeBody() error {
+// bufferBody buffers the whole (small) body and E behind H, for
+// sendAndAwait to write at once. (Only a head and body larger than the
+// writer's buffer make it write some of it already.)
+func (x *exchange) bufferBody() error {
 	wr := x.wk.wr
 	if x.body != nil {
 		src, err := x.body.Reader()
@@ -230,8 +245,7 @@ func (x *exchange) writeBody() error {
 			}
 		}
 	}
-	wr.WriteFrame(wire.End, x.stream, nil)
-	return wr.Flush()
+	return wr.WriteFrame(wire.End, x.stream, nil)
 }
 
 // writeBodyAsync streams a large body chunk by chunk, stopping early when
@@ -291,26 +305,15 @@ func (x *exchange) readResponse() result {
 	if err != nil || code < 200 || code > 999 {
 		return x.protocol("bad response status", f)
 	}
-	res := result{out: outcomeOK, code: code, header: make(http.Header)}
-	hasCL := false
-	err = wire.RangeVars(vars, func(k, v []byte) error {
-		key := http.CanonicalHeaderKey(string(k))
-		if key == "Content-Length" {
-			hasCL, res.headLen = true, string(v)
-			return nil
-		}
-		if !hopByHop[key] {
-			res.header[key] = append(res.header[key], string(v))
-		}
-		return nil
-	})
-	if err != nil {
+	res := result{out: outcomeOK, code: code}
+	var hasCL bool
+	if res.header, res.headLen, hasCL, err = x.parseHead(vars); err != nil {
 		return x.protocol("bad response head", f)
 	}
-	dropConnectionListed(res.header, vars)
 	bodiless := x.r.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
 	canStream := !hasCL && !bodiless
-	body := newRespBody(x.p.mgr.runtimeDir)
+	body := &x.resp
+	body.init(x.p.mgr.runtimeDir)
 	var spoolErr error
 	for {
 		if canStream && !x.streamed && rd.Buffered() == 0 && !x.aborted.Load() {
@@ -365,19 +368,69 @@ func (x *exchange) readResponse() result {
 	}
 }
 
-// dropConnectionListed removes response fields that the app's Connection
-// header names (RFC 9110 §7.6.1).
-func dropConnectionListed(h http.Header, vars []byte) {
-	wire.RangeVars(vars, func(k, v []byte) error {
-		if http.CanonicalHeaderKey(string(k)) == "Connection" {
-			for name := range h {
-				if isHopByHop(name, []string{string(v)}) {
-					delete(h, name)
-				}
+// parseHead decodes the app's response headers (the S frame's vars) with
+// one string allocation for all names and values. Content-Length is
+// returned apart (Serve sets its own from the body); hop-by-hop fields and
+// those a Connection field names are dropped (RFC 9110 §7.6.1).
+func (x *exchange) parseHead(vars []byte) (fields []headerField, contentLength string, hasCL bool, err error) {
+	fields = x.fields[:0]
+	var connection []string
+	for rest := string(vars); rest != ""; {
+		var k, v string
+		if k, v, rest, err = wire.CutVar(rest); err != nil {
+			break
+		}
+		key := http.CanonicalHeaderKey(k) // allocates only if k is not canonical
+		switch {
+		case key == "Content-Length":
+			hasCL, contentLength = true, v
+		case key == "Connection":
+			connection = append(connection, v)
+		case !hopByHop[key]:
+			fields = append(fields, headerField{key, v})
+		}
+	}
+	if len(connection) > 0 {
+		kept := fields[:0]
+		for _, f := range fields {
+			if !isHopByHop(f.key, connection) {
+				kept = append(kept, f)
 			}
 		}
-		return nil
-	})
+		fields = kept
+	}
+	return fields, contentLength, hasCL, err
+}
+
+// setHeader copies the app's fields, and Content-Length when
+// contentLength is not empty, into the client response's header. Each
+// name the app sent replaces what the header had; repeated names add
+// values. One allocation backs every value slice.
+func (x *exchange) setHeader(fields []headerField, contentLength string) {
+	h := x.rw.Header()
+	vals := make([]string, len(fields)+1)
+	for i, f := range fields {
+		if firstOf(fields, i) {
+			vals[i] = f.value
+			h[f.key] = vals[i : i+1 : i+1]
+		} else {
+			h[f.key] = append(h[f.key], f.value)
+		}
+	}
+	if contentLength != "" {
+		vals[len(fields)] = contentLength
+		h["Content-Length"] = vals[len(fields):]
+	}
+}
+
+// firstOf reports whether fields[i] is the first field with its name.
+func firstOf(fields []headerField, i int) bool {
+	for _, f := range fields[:i] {
+		if f.key == fields[i].key {
+			return false
+		}
+	}
+	return true
 }
 
 // finish handles Z or X. The worker is idle again either way.
@@ -411,18 +464,15 @@ func (x *exchange) finish(res result, body *respBody, f wire.Frame, spoolErr err
 
 // writeBuffered sends a complete response after the worker was released.
 func (x *exchange) writeBuffered(res result) {
-	h := x.rw.Header()
-	for k, v := range res.header {
-		h[k] = v
-	}
 	bodiless := x.r.Method == http.MethodHead || res.code == http.StatusNoContent || res.code == http.StatusNotModified
-	if bodiless {
-		if res.headLen != "" && res.code != http.StatusNoContent {
-			h.Set("Content-Length", res.headLen)
-		}
-	} else {
-		h.Set("Content-Length", strconv.FormatInt(res.buffered.size, 10))
+	cl := ""
+	switch {
+	case !bodiless:
+		cl = strconv.FormatInt(res.buffered.size, 10)
+	case res.code != http.StatusNoContent:
+		cl = res.headLen // HEAD, 304: the length a GET would have
 	}
+	x.setHeader(res.header, cl)
 	x.rw.WriteHeader(res.code)
 	if !bodiless {
 		res.buffered.writeTo(x.rw) // an error here is the client's; nothing to do
@@ -433,10 +483,7 @@ func (x *exchange) writeBuffered(res result) {
 // chunks go to the client as they arrive.
 func (x *exchange) startStreaming(res result, body *respBody) {
 	x.streamed = true
-	h := x.rw.Header()
-	for k, v := range res.header {
-		h[k] = v
-	}
+	x.setHeader(res.header, "")
 	x.rw.WriteHeader(res.code)
 	if err := body.writeTo(x.rw); err != nil {
 		go x.abort()

@@ -18,6 +18,7 @@ const spoolMem = 1 << 20
 type spool struct {
 	dir  string
 	mem  []byte
+	box  *[]byte  // memPool's holder of mem, reused to give it back
 	file *os.File // overflow, already unlinked; nil while it fits in mem
 	n    int64
 }
@@ -29,8 +30,15 @@ var memPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &
 const memPoolMax = 256 << 10
 
 func newSpool(dir string) *spool {
+	s := new(spool)
+	s.init(dir)
+	return s
+}
+
+// init readies a zero (or closed) spool.
+func (s *spool) init(dir string) {
 	bp := memPool.Get().(*[]byte)
-	return &spool{dir: dir, mem: (*bp)[:0]}
+	*s = spool{dir: dir, mem: (*bp)[:0], box: bp}
 }
 
 // Len is the number of bytes written.
@@ -149,11 +157,11 @@ func (s *spool) Close() {
 		s.file.Close()
 		s.file = nil
 	}
-	if cap(s.mem) <= memPoolMax {
-		b := s.mem[:0]
-		memPool.Put(&b)
+	if cap(s.mem) <= memPoolMax && s.box != nil {
+		*s.box = s.mem[:0]
+		memPool.Put(s.box)
 	}
-	s.mem = nil
+	s.mem, s.box = nil, nil
 }
 
 // bytesReader is a minimal io.Reader over a slice (bytes.Reader without
@@ -172,11 +180,13 @@ func (r *bytesReader) Read(p []byte) (int, error) {
 }
 
 // respBody is a buffered response: data from D frames in a spool and files
-// from F frames, in order.
+// from F frames, in order. It lives inside the exchange (init, not new), so
+// a small response allocates nothing for it.
 type respBody struct {
-	data  *spool
-	parts []part
-	size  int64
+	data   spool
+	parts  []part
+	inline [2]part // parts' first backing array
+	size   int64
 }
 
 // part is a run of spooled data (file == nil) or a range of a file the
@@ -186,7 +196,11 @@ type part struct {
 	off, n int64
 }
 
-func newRespBody(dir string) *respBody { return &respBody{data: newSpool(dir)} }
+func (b *respBody) init(dir string) {
+	b.data.init(dir)
+	b.parts = b.inline[:0]
+	b.size = 0
+}
 
 func (b *respBody) addData(p []byte) error {
 	start := b.data.Len()

@@ -74,13 +74,14 @@ func (a *arbiter) sampleMemory(now time.Time) {
 	}
 }
 
-// limitHit reports the first recycling limit w has passed.
-func (a *arbiter) limitHit(w *worker, now time.Time) (ExitReason, bool) {
+// limitHit reports the first recycling limit w has passed once it has
+// served requests requests.
+func (a *arbiter) limitHit(w *worker, requests int, now time.Time) (ExitReason, bool) {
 	app := w.gen.app
 	switch {
 	case app.MaxMemory > 0 && w.rss > app.MaxMemory:
 		return MemoryCeiling, true
-	case w.maxRequests > 0 && w.requests >= w.maxRequests:
+	case w.maxRequests > 0 && requests >= w.maxRequests:
 		return MaxRequests, true
 	case !w.retireAt.IsZero() && !now.Before(w.retireAt):
 		return Lifetime, true
@@ -112,7 +113,7 @@ func (a *arbiter) recycle(now time.Time) {
 		if w.gen != a.cur || (w.state != Idle && w.state != Busy) {
 			continue
 		}
-		if r, hit := a.limitHit(w, now); hit && (pick == nil || (pick.state == Busy && w.state == Idle)) {
+		if r, hit := a.limitHit(w, w.requests, now); hit && (pick == nil || (pick.state == Busy && w.state == Idle)) {
 			pick, why = w, r
 		}
 	}

@@ -9,8 +9,10 @@ import (
 	"github.com/tandem-server/tandem/appserver/wire"
 )
 
-// State is where a worker is in its life. Only the pool's arbiter goroutine
-// changes it, through setState, which consults the transition table next.
+// State is where a worker is in its life. It changes only under the
+// arbiter's mu, through setState, which consults the transition table
+// next: on the arbiter goroutine, or on a request goroutine making the
+// hand-off moves Idle → Busy and Busy → Idle (handoff.go).
 type State uint8
 
 const (
@@ -69,11 +71,13 @@ func canMove(from, to State) bool {
 
 // worker is one worker process in the arbiter's table.
 //
-// Ownership: every field except conn, rd, wr, stream and timedOut is
-// touched only by the arbiter goroutine. While the worker is leased for a
-// request (leased == true), the request goroutine alone uses conn, rd, wr
-// and stream; the hand-off over channels orders the accesses. timedOut is
-// atomic because the arbiter sets it while a request goroutine may read it.
+// Ownership: every field except conn, snd, rd, wr, stream and timedOut is
+// touched only under the arbiter's mu: by the arbiter goroutine, or by the
+// hand-off fast path (handoff.go), which only leases and gives back. While
+// the worker is leased for a request (leased == true), the request
+// goroutine alone uses conn, snd, rd, wr and stream; the lease and release,
+// made under mu, order the accesses. timedOut is atomic because the
+// arbiter sets it while a request goroutine may read it.
 type worker struct {
 	id    int
 	gen   *generation
@@ -83,6 +87,7 @@ type worker struct {
 
 	// Request-goroutine side (see Ownership).
 	conn   *net.UnixConn
+	snd    *sender // writes requests over conn's RawConn; made on first use
 	rd     *wire.Reader
 	wr     *wire.Writer
 	stream uint32

@@ -253,12 +253,30 @@ func (w *Writer) Flush() error {
 		return nil
 	}
 	_, err := w.dst.Write(w.buf)
+	w.empty()
+	return err
+}
+
+// Pending returns the buffered frames, for a caller that writes them
+// itself (with a raw system call) and then calls Advance. The slice is
+// valid until the next call on w.
+func (w *Writer) Pending() []byte { return w.buf }
+
+// Advance drops the first n buffered bytes, which the caller wrote.
+func (w *Writer) Advance(n int) {
+	if n >= len(w.buf) {
+		w.empty()
+		return
+	}
+	w.buf = w.buf[:copy(w.buf, w.buf[n:])]
+}
+
+func (w *Writer) empty() {
 	if cap(w.buf) > 4*DefaultBufSize {
 		w.buf = make([]byte, 0, DefaultBufSize) // a huge head grew it; give it back
 	} else {
 		w.buf = w.buf[:0]
 	}
-	return err
 }
 
 // Reset discards buffered data (after a write error the stream is broken

@@ -53,13 +53,27 @@ func RangeVars(b []byte, fn func(k, v []byte) error) error {
 	return nil
 }
 
-func cut(b []byte) (field, rest []byte, err error) {
-	if len(b) < 2 {
-		return nil, nil, ErrShort
+// CutVar splits the first pair off a vars block held in a string: k and v
+// are substrings of s, so a caller that converted the block once keeps
+// every name and value without another copy (and, unlike RangeVars, with
+// no callback whose captured variables escape).
+func CutVar(s string) (k, v, rest string, err error) {
+	if k, rest, err = cut(s); err != nil {
+		return "", "", "", err
 	}
-	n := int(binary.LittleEndian.Uint16(b))
+	if v, rest, err = cut(rest); err != nil {
+		return "", "", "", fmt.Errorf("value of %.40q: %w", k, err)
+	}
+	return k, v, rest, nil
+}
+
+func cut[T []byte | string](b T) (field, rest T, err error) {
+	if len(b) < 2 {
+		return field, rest, ErrShort
+	}
+	n := int(b[0]) | int(b[1])<<8 // little-endian u16
 	if len(b)-2 < n {
-		return nil, nil, ErrShort
+		return field, rest, ErrShort
 	}
 	return b[2 : 2+n], b[2+n:], nil
 }

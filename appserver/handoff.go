@@ -1,0 +1,129 @@
+package appserver
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// The hand-off fast path. Taking a worker and giving it back happen twice
+// per request; as arbiter events they cost two channel round trips to the
+// arbiter goroutine: four goroutine wake-ups, each of which may wake an
+// idle thread, a maintenance pass per event, and a worker left idle until
+// the arbiter gets to run. So request goroutines make these moves
+// themselves, under the arbiter's mu, with the arbiter's own code:
+//
+//   - acquire runs arbiter.acquire: an idle worker is leased at once
+//     (Idle → Busy), else the request joins the FIFO queue, or is refused
+//     exactly as before (queue full, pool unavailable).
+//   - release runs arbiter.release only when it cannot decide anything:
+//     the request ended cleanly, the worker is still Busy (the supervisor
+//     did not mark it Draining), it was not reaped, no recycling limit is
+//     reached and the pool is not stopping. Then release is Busy → Idle
+//     and offer hands the worker straight to the oldest waiter (Idle →
+//     Busy), or puts it on the idle list. Every other release — timeouts,
+//     crashes, protocol errors, limits, draining, shutdown — is a releaseEv
+//     for the arbiter, which decides and then runs its maintenance.
+//
+// The arbiter holds mu for every turn, so it never sees a half-made move,
+// and the fast path never sees a half-made decision. The fast path never
+// retires, signals, spawns or logs; the transition table in worker.go stays
+// the only authority on moves, because both sides go through setState.
+// What the arbiter learns later rather than at once: the queue's front
+// (its deadline timer, armed for an earlier waiter, fires early and is
+// re-armed; a waiter that no armed timer covers — typically the first
+// after the queue was empty — wakes the arbiter to arm one) and idle times
+// (read on ticks).
+
+// waiterPool recycles waiters whose grant was received, so the common
+// path allocates neither the waiter nor its channel.
+var waiterPool = sync.Pool{New: func() any { return newWaiter() }}
+
+// acquire waits for a worker: an idle one at once, else in the FIFO
+// queue until one frees up, the queue times out, or ctx ends.
+func (p *Pool) acquire(ctx context.Context) (*worker, error) {
+	if !p.running.Load() {
+		return nil, ErrUnavailable
+	}
+	a := p.a
+	wt := waiterPool.Get().(*waiter)
+	a.mu.Lock()
+	a.acquire(wt, a.now())
+	queued := wt.elem != nil // else it was answered at once
+	if queued && (a.timerAt.IsZero() || wt.deadline.Before(a.timerAt)) {
+		a.wake() // no queue timer would fire by this waiter's deadline
+	}
+	a.mu.Unlock()
+	if !queued {
+		g := <-wt.reply
+		waiterPool.Put(wt)
+		return g.w, g.err
+	}
+	select {
+	case g := <-wt.reply:
+		waiterPool.Put(wt)
+		return g.w, g.err
+	case <-a.done:
+		return nil, ErrUnavailable // it answers every waiter before it stops
+	case <-ctx.Done():
+	}
+	// Withdraw. Every grant is sent under mu, so once we hold it the
+	// waiter is either still queued (no grant will come) or its grant is
+	// already in the channel; a worker granted meanwhile goes back.
+	a.mu.Lock()
+	queued = a.disp.remove(wt) != nil
+	a.mu.Unlock()
+	if queued {
+		waiterPool.Put(wt)
+		return nil, ctx.Err()
+	}
+	g := <-wt.reply
+	waiterPool.Put(wt)
+	if g.w != nil {
+		p.release(g.w, outcomeOK)
+	}
+	if g.err != nil && !errors.Is(g.err, context.Canceled) {
+		return nil, g.err
+	}
+	return nil, ctx.Err()
+}
+
+// release gives w back with the request's outcome: directly when no
+// decision is needed (see above), else through the arbiter.
+func (p *Pool) release(w *worker, out outcome) {
+	a := p.a
+	a.mu.Lock()
+	now := a.now()
+	fast := a.reusable(w, out, now)
+	if fast {
+		a.release(w, out, now)
+	}
+	a.mu.Unlock()
+	if fast {
+		return
+	}
+	if !a.send(releaseEv{w: w, out: out}) {
+		// The arbiter is gone (only after every worker was reaped).
+		w.conn.Close()
+	}
+}
+
+// reusable reports whether releasing w with out only puts it back in
+// service, so a request goroutine may do it (see above). mu held.
+func (a *arbiter) reusable(w *worker, out outcome, now time.Time) bool {
+	if out != outcomeOK || a.stopping || w.state != Busy || !w.leased || w.exit != nil || w.timedOut.Load() {
+		return false
+	}
+	_, hit := a.limitHit(w, w.requests+1, now) // release counts this request first
+	return !hit
+}
+
+// wake asks the arbiter for a turn without blocking; one pending wake is
+// enough.
+func (a *arbiter) wake() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
