@@ -53,7 +53,7 @@ func needModule(t *testing.T, module string) {
 // from tandem's worker pool, in one process.
 func TestExample_QuickstartApp(t *testing.T) {
 	dir, confPath := copyExampleDir(t, "quickstart", "127.0.0.1:8080")
-	in := startArgs(t, dir, confPath, "run", "-c", confPath)
+	in := startArgs(t, dir, confPath, "run", "-c", confPath, "--pid", filepath.Join(dir, "t.pid"))
 	c := client()
 	r := do(t, c, "GET", in.url("/app/"), nil)
 	if r.status != 200 || !strings.Contains(r.body, "Hello from a Python worker") {
@@ -87,7 +87,7 @@ func TestExample_QuickstartApp(t *testing.T) {
 func TestExample_Flask(t *testing.T) {
 	needModule(t, "flask")
 	dir, confPath := copyExampleDir(t, "flask", "127.0.0.1:8081")
-	in := startArgs(t, dir, confPath, "run", "-c", confPath)
+	in := startArgs(t, dir, confPath, "run", "-c", confPath, "--pid", filepath.Join(dir, "t.pid"))
 	c := client()
 	if r := do(t, c, "GET", in.url("/"), nil); r.status != 200 || r.body != "Hello from Flask under tandem\n" {
 		t.Fatalf("GET / = %d %q", r.status, r.body)
@@ -125,7 +125,7 @@ func TestExample_Flask(t *testing.T) {
 func TestExample_Django(t *testing.T) {
 	needModule(t, "django")
 	dir, confPath := copyExampleDir(t, "django", "127.0.0.1:8082")
-	in := startArgs(t, dir, confPath, "run", "-c", confPath)
+	in := startArgs(t, dir, confPath, "run", "-c", confPath, "--pid", filepath.Join(dir, "t.pid"))
 	c := client()
 	r := do(t, c, "GET", in.url("/"), nil)
 	if r.status != 200 || !strings.Contains(r.body, "Hello from Django under tandem") || !strings.Contains(r.body, "/static/site.css") {

@@ -63,7 +63,13 @@ func startTandem(t *testing.T, config string, setup func(dir string)) *instance 
 	}
 	path := filepath.Join(dir, "tandem.conf")
 	writeFile(t, path, strings.ReplaceAll(config, "{{DIR}}", dir))
-	return startArgs(t, dir, path, "run", "-c", path)
+	args := []string{"run", "-c", path}
+	if !strings.Contains(config, "pid_file") {
+		// Never the default pid file: an instance already running on the
+		// machine would make the test fail.
+		args = append(args, "--pid", filepath.Join(dir, "tandem.pid"))
+	}
+	return startArgs(t, dir, path, args...)
 }
 
 func startArgs(t *testing.T, dir, confPath string, args ...string) *instance {

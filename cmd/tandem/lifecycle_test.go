@@ -216,7 +216,7 @@ func waitFileContains(t *testing.T, path, s string, d time.Duration) string {
 func TestQuickStart_ServesFolder(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "index.html"), "hello")
-	in := startArgs(t, dir, "", "run", "--root", dir, "--listen", "127.0.0.1:0")
+	in := startArgs(t, dir, "", "run", "--root", dir, "--listen", "127.0.0.1:0", "--pid", filepath.Join(dir, "t.pid"))
 	r := do(t, client(), "GET", in.url("/"), nil)
 	if r.status != 200 || r.body != "hello" {
 		t.Fatalf("GET / = %d %q", r.status, r.body)

@@ -23,6 +23,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("c", "", "config `FILE`")
 	root := fs.String("root", "", "quick start: serve `DIR` without a config file")
 	listen := fs.String("listen", "127.0.0.1:8080", "quick start: listen `ADDR`ess (with --root)")
+	pidPath := fs.String("pid", "", "write the pid to `PIDFILE` instead of the config's pid_file (or the default)")
 	if code, ok := parseFlags(fs, args, stdout); !ok {
 		return code
 	}
@@ -30,6 +31,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return 1
+	}
+	if *pidPath != "" {
+		cfg.PIDFile = *pidPath
 	}
 	if err := serve(*path, cfg, stderr); err != nil {
 		fmt.Fprintf(stderr, "tandem: %v\n", err)

@@ -38,7 +38,7 @@ func copyExample(t *testing.T) (dir, confPath string) {
 // ranges and precompressed variants over real HTTP.
 func TestExample_ServesStaticSite(t *testing.T) {
 	dir, confPath := copyExample(t)
-	in := startArgs(t, dir, confPath, "run", "-c", confPath)
+	in := startArgs(t, dir, confPath, "run", "-c", confPath, "--pid", filepath.Join(dir, "t.pid"))
 	c := client()
 
 	index := do(t, c, "GET", in.url("/"), nil)
