@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tandem-server/tandem/conf"
 	"github.com/tandem-server/tandem/static"
@@ -102,6 +103,33 @@ func BenchmarkBare1K(b *testing.B) {
 		_, _ = w.Write(body)
 	})}
 	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	loopbackLoad(b, ln.Addr().String(), "/", 1<<10)
+}
+
+// BenchmarkBare1KFileHeaders is the bare handler sending what a file
+// server must (ETag, Last-Modified, Accept-Ranges, Content-Length) under
+// tandem's default timeouts: the floor for BenchmarkEdgeStatic1K, so the
+// difference between the two is what routing and the file cache cost.
+func BenchmarkBare1KFileHeaders(b *testing.B) {
+	body := bytes.Repeat([]byte("x"), 1<<10)
+	ct, et := []string{"application/octet-stream"}, []string{`"18ea3c008a1bc078-400"`}
+	lm, ar, cl := []string{"Sun, 22 Nov 2026 02:09:34 GMT"}, []string{"bytes"}, []string{"1024"}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h["Content-Type"], h["Etag"], h["Last-Modified"], h["Accept-Ranges"], h["Content-Length"] = ct, et, lm, ar, cl
+			_, _ = w.Write(body)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       70 * time.Second,
+		IdleTimeout:       75 * time.Second,
+	}
+	go func() { _ = srv.Serve(&edgeListener{Listener: ln, sendTimeout: sendIdleTimeout}) }()
 	defer srv.Close()
 	loopbackLoad(b, ln.Addr().String(), "/", 1<<10)
 }

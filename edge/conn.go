@@ -66,9 +66,10 @@ type edgeConn struct {
 	rArmed  time.Time  // the read deadline the runtime has; zero = none
 }
 
-// SetReadDeadline arms t only if it is earlier than what is armed; see the
-// type comment. An armed deadline that has already passed makes the next
-// read fail at once without a syscall, and Read then re-arms.
+// SetReadDeadline arms t only if it is earlier than what is armed, or what
+// is armed has passed (net/http's "abort pending read" leaves a deadline in
+// the past; reading against it would fail, allocate an error and retry).
+// See the type comment.
 func (c *edgeConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -76,7 +77,7 @@ func (c *edgeConn) SetReadDeadline(t time.Time) error {
 	if t.IsZero() {
 		return nil
 	}
-	if c.rArmed.IsZero() || t.Before(c.rArmed) {
+	if c.rArmed.IsZero() || t.Before(c.rArmed) || c.rArmed.Before(time.Now()) {
 		return c.armReadLocked(t)
 	}
 	return nil
