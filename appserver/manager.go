@@ -151,17 +151,8 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err := m.prepare(); err != nil {
 		return err
 	}
-	errs := make([]error, len(pools))
-	var wg sync.WaitGroup
-	for i, p := range pools {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = p.start(ctx, p.first)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := eachConcurrently(pools, func(p *Pool) error { return p.start(ctx, p.first) })
+	if err != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		m.Shutdown(sctx)
@@ -263,14 +254,15 @@ func (m *Manager) Reload(ctx context.Context, apps []*conf.App) error {
 		p   *Pool
 		app *conf.App
 		add bool
+		err error
 	}
-	var jobs []job
+	var jobs []*job
 	for _, app := range checked {
 		keep[app.Name] = true
 		if p := m.pools[app.Name]; p != nil {
-			jobs = append(jobs, job{p: p, app: app})
+			jobs = append(jobs, &job{p: p, app: app})
 		} else {
-			jobs = append(jobs, job{p: m.newPool(app), app: app, add: true})
+			jobs = append(jobs, &job{p: m.newPool(app), app: app, add: true})
 		}
 	}
 	var gone []*Pool
@@ -281,24 +273,18 @@ func (m *Manager) Reload(ctx context.Context, apps []*conf.App) error {
 	}
 	m.mu.Unlock()
 
-	errs := make([]error, len(jobs))
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if j.add {
-				errs[i] = j.p.start(ctx, j.app)
-			} else {
-				errs[i] = j.p.reload(ctx, j.app)
-			}
-		}()
-	}
-	wg.Wait()
+	err = eachConcurrently(jobs, func(j *job) error {
+		if j.add {
+			j.err = j.p.start(ctx, j.app)
+		} else {
+			j.err = j.p.reload(ctx, j.app)
+		}
+		return j.err
+	})
 
 	m.mu.Lock()
-	for i, j := range jobs {
-		if j.add && errs[i] == nil {
+	for _, j := range jobs {
+		if j.add && j.err == nil {
 			m.pools[j.app.Name] = j.p
 		}
 	}
@@ -306,17 +292,12 @@ func (m *Manager) Reload(ctx context.Context, apps []*conf.App) error {
 		delete(m.pools, p.name)
 	}
 	m.mu.Unlock()
-	for i, j := range jobs {
-		if j.add && errs[i] != nil {
+	for _, j := range jobs {
+		if j.add && j.err != nil {
 			gone = append(gone, j.p) // started halfway: stop it
 		}
 	}
-	for _, p := range gone {
-		if err := p.shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(err, eachConcurrently(gone, func(p *Pool) error { return p.shutdown(ctx) }))
 }
 
 // Shutdown stops every pool: dispatch stops at once (queued requests get
@@ -328,21 +309,29 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	pools := m.poolsLocked()
 	m.mu.Unlock()
-	errs := make([]error, len(pools))
+	err := eachConcurrently(pools, func(p *Pool) error { return p.shutdown(ctx) })
+	if m.ownDir {
+		if rmErr := os.RemoveAll(m.runtimeDir); rmErr != nil {
+			err = errors.Join(err, rmErr)
+		}
+	}
+	return err
+}
+
+// eachConcurrently runs f on every item at once (pools boot, reload and
+// stop independently, so one slow app does not hold up the others) and
+// joins the errors.
+func eachConcurrently[T any](items []T, f func(T) error) error {
+	errs := make([]error, len(items))
 	var wg sync.WaitGroup
-	for i, p := range pools {
+	for i, it := range items {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = p.shutdown(ctx)
+			errs[i] = f(it)
 		}()
 	}
 	wg.Wait()
-	if m.ownDir {
-		if err := os.RemoveAll(m.runtimeDir); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	return errors.Join(errs...)
 }
 

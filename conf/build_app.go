@@ -197,52 +197,39 @@ func option(b *builder, n *node, keyword string) (val *arg, ok bool) {
 
 // buildMaxRequests reads `max_requests N [jitter N];` 0 = never recycle.
 func buildMaxRequests(b *builder, sc *scope, n *node) {
-	limit, err := parseCount(n.Args[0].Value)
-	if err != nil {
-		b.argErr(n, n.Args[0], err)
-		return
+	if limit, jitter, ok := limitWithJitter(b, n, parseCount); ok {
+		sc.app.MaxRequests, sc.app.MaxRequestsJitter = limit, jitter
 	}
-	j, ok := option(b, n, "jitter")
-	if !ok {
-		return
-	}
-	jitter := 0
-	if j != nil {
-		if jitter, err = parseCount(j.Value); err != nil {
-			b.argErr(n, *j, err)
-			return
-		}
-		if limit == 0 && jitter > 0 {
-			b.argErr(n, *j, fmt.Errorf("jitter makes no sense with 0 (never recycle)"))
-			return
-		}
-	}
-	sc.app.MaxRequests, sc.app.MaxRequestsJitter = limit, jitter
 }
 
 // buildMaxLifetime reads `max_lifetime DURATION [jitter DURATION];` 0 = never.
 func buildMaxLifetime(b *builder, sc *scope, n *node) {
-	life, err := parseDuration(n.Args[0].Value)
+	if life, jitter, ok := limitWithJitter(b, n, parseDuration); ok {
+		sc.app.MaxLifetime, sc.app.MaxLifetimeJitter = life, jitter
+	}
+}
+
+// limitWithJitter reads `LIMIT [jitter J]` where both parse with parse;
+// a jitter on a zero (never) limit is an error.
+func limitWithJitter[T int | time.Duration](b *builder, n *node, parse func(string) (T, error)) (limit, jitter T, ok bool) {
+	limit, err := parse(n.Args[0].Value)
 	if err != nil {
 		b.argErr(n, n.Args[0], err)
-		return
+		return 0, 0, false
 	}
 	j, ok := option(b, n, "jitter")
-	if !ok {
-		return
+	if !ok || j == nil {
+		return limit, 0, ok
 	}
-	var jitter time.Duration
-	if j != nil {
-		if jitter, err = parseDuration(j.Value); err != nil {
-			b.argErr(n, *j, err)
-			return
-		}
-		if life == 0 && jitter > 0 {
-			b.argErr(n, *j, fmt.Errorf("jitter makes no sense with 0 (never recycle)"))
-			return
-		}
+	if jitter, err = parse(j.Value); err != nil {
+		b.argErr(n, *j, err)
+		return 0, 0, false
 	}
-	sc.app.MaxLifetime, sc.app.MaxLifetimeJitter = life, jitter
+	if limit == 0 && jitter > 0 {
+		b.argErr(n, *j, fmt.Errorf("jitter makes no sense with 0 (never recycle)"))
+		return 0, 0, false
+	}
+	return limit, jitter, true
 }
 
 func buildMaxMemory(b *builder, sc *scope, n *node) {
