@@ -70,17 +70,7 @@ ensure_app_tools() {
 	[[ -e /usr/lib/uwsgi/plugins/python3_plugin.so ]] || debs+=(uwsgi-plugin-python3)
 	command -v gunicorn >/dev/null || debs+=(gunicorn)
 	command -v uwsgi >/dev/null || debs+=(uwsgi)
-	if ((${#debs[@]})); then
-		local sudo=()
-		if ((EUID != 0)); then
-			command -v sudo >/dev/null || die "need root or sudo to install: ${debs[*]}"
-			sudo=(sudo)
-		fi
-		log "installing ${debs[*]} with apt-get"
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q --no-install-recommends "${debs[@]}" >&2
-	fi
+	if ((${#debs[@]})); then apt_install "${debs[@]}"; fi
 	ensure_tools nginx:nginx-light wrk:wrk curl:curl
 }
 

@@ -15,26 +15,30 @@ die() {
 	exit 1
 }
 
+# apt_install PACKAGE... installs Debian packages; apt needs root, so sudo
+# is used otherwise.
+apt_install() {
+	local sudo=()
+	if ((EUID != 0)); then
+		command -v sudo >/dev/null || die "need root or sudo to install: $*"
+		sudo=(sudo)
+	fi
+	log "installing $* with apt-get"
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends "$@" >&2
+}
+
 # ensure_tools CMD:PACKAGE... installs the packages whose command is missing.
 # The benchmark is only meaningful with the real tools, so install them
-# rather than silently skipping a server. apt needs root; use sudo otherwise.
+# rather than silently skipping a server.
 ensure_tools() {
 	local missing=() pair cmd
 	for pair in "$@"; do
 		cmd=${pair%%:*}
 		command -v "$cmd" >/dev/null || [[ -x /usr/sbin/$cmd ]] || missing+=("${pair#*:}")
 	done
-	if ((${#missing[@]})); then
-		local sudo=()
-		if ((EUID != 0)); then
-			command -v sudo >/dev/null || die "need root or sudo to install: ${missing[*]}"
-			sudo=(sudo)
-		fi
-		log "installing ${missing[*]} with apt-get"
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-	fi
+	if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 	NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 	if ! command -v go >/dev/null; then
 		[[ -x /usr/local/go/bin/go ]] || die "go not found (PATH or /usr/local/go/bin)"
