@@ -429,33 +429,8 @@ func TestStart_ImportErrorHasTraceback(t *testing.T) {
 // requests in flight on it, and the pool is whole again within a second.
 func TestKill9UnderLoad(t *testing.T) {
 	h := startHarness(t, testConf(writeApp(t, testApp), true, 4))
-	stop := make(chan struct{})
-	var ok, failed atomic.Int64
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := http.Get(h.srv.URL + "/sleep?0.02")
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				if err == nil && resp.StatusCode == 200 {
-					ok.Add(1)
-				} else {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
-	time.Sleep(200 * time.Millisecond)
+	ld := startLoad(h.srv.URL+"/sleep?0.02", 4, 2000)
+	ld.waitOK(t, 20, 10*time.Second)
 	_, pid := h.get(t, "/pid")
 	var victim int
 	fmt.Sscan(pid, &victim)
@@ -471,12 +446,11 @@ func TestKill9UnderLoad(t *testing.T) {
 		return s.Idle+s.Busy == 4 && s.Starting == 0 && s.Draining == 0
 	})
 	took := time.Since(killed)
-	time.Sleep(100 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	t.Logf("recovered in %v; %d ok, %d failed", took, ok.Load(), failed.Load())
-	if failed.Load() > 1 {
-		t.Fatalf("%d requests failed; at most the one in flight may", failed.Load())
+	ld.waitOK(t, 20, 10*time.Second)
+	ld.stop()
+	t.Logf("recovered in %v; %d ok, %d failed", took, ld.ok.Load(), ld.failed.Load())
+	if ld.failed.Load() > 1 {
+		t.Fatalf("%d requests failed; at most the one in flight may", ld.failed.Load())
 	}
 }
 
@@ -487,33 +461,8 @@ func TestReload_UnderLoadLosesNothing(t *testing.T) {
 		dir := writeApp(t, testApp)
 		app := testConf(dir, preload, 2)
 		h := startHarness(t, app)
-		stop := make(chan struct{})
-		var ok, failed atomic.Int64
-		var wg sync.WaitGroup
-		for i := 0; i < 4; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					resp, err := http.Get(h.srv.URL + "/hello")
-					if err == nil {
-						io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-					}
-					if err == nil && resp.StatusCode == 200 {
-						ok.Add(1)
-					} else {
-						failed.Add(1)
-					}
-				}
-			}()
-		}
-		time.Sleep(100 * time.Millisecond)
+		ld := startLoad(h.srv.URL+"/hello", 4, 20000)
+		ld.waitOK(t, 50, 10*time.Second)
 		os.WriteFile(filepath.Join(dir, "app.py"), []byte(strings.Replace(testApp, "Hello, world!", "Hello, again!", 1)), 0o644)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -523,12 +472,11 @@ func TestReload_UnderLoadLosesNothing(t *testing.T) {
 		if _, body := h.get(t, "/hello"); body != "Hello, again!" {
 			t.Fatalf("after reload: %q", body)
 		}
-		time.Sleep(100 * time.Millisecond)
-		close(stop)
-		wg.Wait()
-		t.Logf("%d ok, %d failed", ok.Load(), failed.Load())
-		if failed.Load() != 0 || ok.Load() == 0 {
-			t.Fatalf("%d requests failed during reload (%d ok)", failed.Load(), ok.Load())
+		ld.waitOK(t, 50, 10*time.Second) // the load runs on the new generation too
+		ld.stop()
+		t.Logf("%d ok, %d failed", ld.ok.Load(), ld.failed.Load())
+		if ld.failed.Load() != 0 {
+			t.Fatalf("%d requests failed during reload (%d ok)", ld.failed.Load(), ld.ok.Load())
 		}
 		waitFor(t, 5*time.Second, "old workers exit with reason reload", func() bool {
 			return h.logs.FilterMessage("worker exited").FilterField(zap.Stringer("reason", Reload)).Len() == 2
@@ -557,4 +505,52 @@ func TestReload_BrokenCodeKeepsOldGeneration(t *testing.T) {
 			t.Fatalf("stats after failed reload: %+v", s)
 		}
 	})
+}
+
+// load is a bounded background load: clients goroutines, each sending at
+// most perClient GETs to url until stop.
+type load struct {
+	ok, failed atomic.Int64
+	stopc      chan struct{}
+	wg         sync.WaitGroup
+}
+
+func startLoad(url string, clients, perClient int) *load {
+	l := &load{stopc: make(chan struct{})}
+	for i := 0; i < clients; i++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for n := 0; n < perClient; n++ {
+				select {
+				case <-l.stopc:
+					return
+				default:
+				}
+				resp, err := http.Get(url)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if err == nil && resp.StatusCode == 200 {
+					l.ok.Add(1)
+				} else {
+					l.failed.Add(1)
+				}
+			}
+		}()
+	}
+	return l
+}
+
+// waitOK waits until n more requests than now have succeeded.
+func (l *load) waitOK(t *testing.T, n int64, d time.Duration) {
+	t.Helper()
+	want := l.ok.Load() + n
+	waitFor(t, d, fmt.Sprintf("%d successful requests", want), func() bool { return l.ok.Load() >= want })
+}
+
+func (l *load) stop() {
+	close(l.stopc)
+	l.wg.Wait()
 }
