@@ -93,6 +93,14 @@ func TestCLI_HelpAndErrors(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "nothing to serve") {
 		t.Errorf("run without config: %v %s", err, out)
 	}
+	out, err = exec.Command(binPath, "run", "-c", "x.conf", "--root", ".").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "either -c FILE or --root DIR") {
+		t.Errorf("run with both -c and --root: %v %s", err, out)
+	}
+	out, err = exec.Command(binPath, "run", "--root", "/no/such/dir", "--listen", "127.0.0.1:0").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--root") {
+		t.Errorf("run --root with a missing dir: %v %s", err, out)
+	}
 	out, err = exec.Command(binPath, "version").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "tandem ") {
 		t.Errorf("version: %v %s", err, out)
