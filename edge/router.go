@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/tandem-server/tandem/conf"
 	"github.com/tandem-server/tandem/static"
@@ -16,7 +20,15 @@ import (
 // load. A reload builds a new router and swaps it in atomically, so a
 // request sees one config from start to finish.
 type router struct {
+	// byAddr holds the sites of each configured listen address.
 	byAddr map[string]*hostTable
+	// sockets are the addresses to bind. A specific address whose port a
+	// wildcard also listens on (127.0.0.1:80 beside :80) is not bound
+	// itself, since the two cannot be bound at once; as in nginx, the
+	// wildcard socket serves it, and covered finds its sites by the
+	// connection's local address.
+	sockets map[string]bool
+	covered map[string]map[netip.AddrPort]*hostTable
 }
 
 // hostTable picks a site on one listen address by the Host header.
@@ -45,13 +57,14 @@ type deps struct {
 	files *static.Cache
 	logs  *LogFiles
 	apps  func(name string) (AppHandler, bool)
+	log   *zap.Logger
 }
 
 func buildRouter(cfg *conf.Config, d deps) (*router, error) {
 	rt := &router{byAddr: make(map[string]*hostTable)}
 	access := make(map[string]*accessLog)
 	for _, sc := range cfg.Sites {
-		s, err := buildSite(cfg, sc, d, access)
+		s, err := buildSite(cfg, sc, d, access, nil)
 		if err != nil {
 			return nil, fmt.Errorf("site %s: %w", strings.Join(sc.Names, " "), err)
 		}
@@ -64,13 +77,53 @@ func buildRouter(cfg *conf.Config, d deps) (*router, error) {
 			return len(t.wildcards[i].suffix) > len(t.wildcards[j].suffix)
 		})
 	}
+	rt.planSockets()
 	return rt, nil
 }
 
+// planSockets decides which addresses to bind and which a wildcard serves.
+func (rt *router) planSockets() {
+	rt.sockets = make(map[string]bool)
+	rt.covered = make(map[string]map[netip.AddrPort]*hostTable)
+	for addr, t := range rt.byAddr {
+		ap, err := netip.ParseAddrPort(addr)
+		w := ""
+		if err == nil && ap.Port() != 0 && !ap.Addr().IsUnspecified() {
+			w = rt.wildcardFor(ap)
+		}
+		if w == "" {
+			rt.sockets[addr] = true
+			continue
+		}
+		if rt.covered[w] == nil {
+			rt.covered[w] = make(map[netip.AddrPort]*hostTable)
+		}
+		rt.covered[w][netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())] = t
+	}
+}
+
+// wildcardFor returns the configured wildcard address that also listens
+// on ap's port and family, or "". ":PORT" and "[::]:PORT" are dual-stack
+// in Go; "0.0.0.0:PORT" covers IPv4 only.
+func (rt *router) wildcardFor(ap netip.AddrPort) string {
+	port := strconv.Itoa(int(ap.Port()))
+	candidates := []string{":" + port, "[::]:" + port}
+	if ap.Addr().Unmap().Is4() {
+		candidates = append([]string{"0.0.0.0:" + port}, candidates...)
+	}
+	for _, c := range candidates {
+		if rt.byAddr[c] != nil {
+			return c
+		}
+	}
+	return ""
+}
+
 // close releases the router's static handlers (their root directory
-// handles and cached bytes). Call it only once no request can still be
-// routed through rt.
+// handles and cached bytes) and stops its upstream groups' health checks.
+// Call it only once no request can still be routed through rt.
 func (rt *router) close() {
+
 	seen := make(map[*site]bool)
 	for _, t := range rt.byAddr {
 		for _, s := range t.allSites() {
@@ -133,12 +186,24 @@ func (rt *router) add(l conf.Listen, names []string, s *site) {
 	}
 }
 
-// site returns the site for a request on addr with the given Host header.
-func (rt *router) site(addr, host string) *site {
+// site returns the site for a request r that arrived on the socket bound
+// for addr, chosen by the local address (for specific addresses a wildcard
+// serves) and then by the Host header.
+func (rt *router) site(addr string, r *http.Request) *site {
 	t := rt.byAddr[addr]
 	if t == nil {
 		return nil
 	}
+	if c := rt.covered[addr]; c != nil {
+		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if ap, err := netip.ParseAddrPort(la.String()); err == nil {
+				if ct := c[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]; ct != nil {
+					t = ct
+				}
+			}
+		}
+	}
+	host := r.Host
 	h := normalHost(host)
 	if s, ok := t.exact[h]; ok {
 		return s
@@ -168,7 +233,7 @@ func normalHost(h string) string {
 	return h
 }
 
-func buildSite(cfg *conf.Config, sc *conf.Site, d deps, access map[string]*accessLog) (*site, error) {
+func buildSite(cfg *conf.Config, sc *conf.Site, d deps, access map[string]*accessLog, _ any) (*site, error) {
 	s := &site{
 		name:  firstName(sc.Names),
 		exact: make(map[string]*location),
@@ -238,7 +303,8 @@ func buildLocation(s *site, lc *conf.Location, d deps) (*location, error) {
 		errorPages: rc.ErrorPages,
 		maxBody:    lc.MaxBodyBytes,
 	}
-	if rc.App != "" {
+	switch {
+	case rc.App != "":
 		var ok bool
 		if d.apps != nil {
 			l.app, ok = d.apps(rc.App)

@@ -79,7 +79,7 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 	if s.files == nil {
 		s.files = static.NewCache(static.CacheConfig{})
 	}
-	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps})
+	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log})
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (s *Server) Addrs() []string {
 // it closes what it opened and returns nothing.
 func (s *Server) openLocked(rt *router, lim conf.Limits) ([]*listener, error) {
 	var opened []*listener
-	for addr := range rt.byAddr {
+	for addr := range rt.sockets {
 		if _, ok := s.listeners[addr]; ok {
 			continue
 		}
@@ -180,7 +180,7 @@ func (s *Server) httpServer(addr string, lim conf.Limits) *http.Server {
 // Listener-wide limits (timeouts, max_header_size, max_connections) apply to
 // newly opened addresses; the error log warns when a reload changes them.
 func (s *Server) Reload(cfg *conf.Config) error {
-	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps})
+	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log})
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
@@ -204,7 +204,7 @@ func (s *Server) Reload(cfg *conf.Config) error {
 		s.serveLocked(l)
 	}
 	for addr, l := range s.listeners {
-		if _, keep := rt.byAddr[addr]; keep {
+		if rt.sockets[addr] {
 			continue
 		}
 		delete(s.listeners, addr)
@@ -262,7 +262,7 @@ type listenerHandler struct {
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := h.srv.router.Load().site(h.addr, r.Host)
+	st := h.srv.router.Load().site(h.addr, r)
 	if st == nil {
 		// The address left the config while this connection was open.
 		w.Header().Set("Connection", "close")
