@@ -23,6 +23,8 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime $(FUZZTIME) ./static/
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./conf/
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./appserver/wire/
+	go test -run '^$$' -fuzz '^FuzzParseVars$$' -fuzztime $(FUZZTIME) ./upstream/uwsgi/
+	go test -run '^$$' -fuzz '^FuzzReadResponse$$' -fuzztime $(FUZZTIME) ./upstream/uwsgi/
 
 build:
 	go build -o bin/tandem ./cmd/tandem
