@@ -75,6 +75,12 @@ func (c *edgeConn) SetReadDeadline(t time.Time) error {
 	defer c.mu.Unlock()
 	c.rWanted = t
 	if t.IsZero() {
+		// A cleared deadline after a past one (a hijack after net/http's
+		// abort of its background read) must reach the socket: readers
+		// that bypass Read would otherwise time out at once.
+		if !c.rArmed.IsZero() && c.rArmed.Before(time.Now()) {
+			return c.armReadLocked(time.Time{})
+		}
 		return nil
 	}
 	if c.rArmed.IsZero() || t.Before(c.rArmed) || c.rArmed.Before(time.Now()) {
@@ -148,6 +154,14 @@ func (c *edgeConn) SetDeadline(t time.Time) error {
 	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
 }
 
+// WriteTo copies through Read, so reads from a hijacked connection (a
+// WebSocket tunnel's io.Copy) get the deadline handling above; the
+// embedded TCPConn.WriteTo would read the socket directly against a
+// deadline that may be stale.
+func (c *edgeConn) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(w, struct{ io.Reader }{c})
+}
+
 // ReadFrom moves src in chunks so a long sendfile is bounded per chunk,
 // not as a whole. TCPConn.ReadFrom recognises *io.LimitedReader around an
 // *os.File and still uses sendfile.
@@ -184,5 +198,6 @@ func (c *edgeConn) ReadFrom(src io.Reader) (int64, error) {
 
 var (
 	_ io.ReaderFrom = (*edgeConn)(nil)
+	_ io.WriterTo   = (*edgeConn)(nil)
 	_ net.Listener  = (*edgeListener)(nil)
 )

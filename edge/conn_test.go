@@ -160,3 +160,29 @@ func TestEdgeConn_EarlierReadDeadlineInterrupts(t *testing.T) {
 		t.Fatal("a deadline in the past did not interrupt the read")
 	}
 }
+
+// After net/http aborts its background read (a deadline in the past) and a
+// handler hijacks the connection and clears the deadline, copying from the
+// connection (a WebSocket tunnel) must read data, not fail with a timeout.
+func TestHijackedConn_CopyAfterAbortedRead(t *testing.T) {
+	server, client := acceptPair(t, time.Minute)
+	if err := server.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.SetDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Write([]byte("frame")); err != nil {
+		t.Fatal(err)
+	}
+	client.(*net.TCPConn).CloseWrite()
+	var got bytesSink
+	n, err := server.(io.WriterTo).WriteTo(&got)
+	if err != nil || string(got) != "frame" {
+		t.Fatalf("copied %d bytes %q, err %v; want \"frame\"", n, got, err)
+	}
+}
+
+type bytesSink []byte
+
+func (b *bytesSink) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
