@@ -157,7 +157,6 @@ func TestAppDirectiveErrors(t *testing.T) {
 		{"wsgi and command", app("wsgi b:a;\ncommand ./server;"), []string{f + `3:1: "command" conflicts with "wsgi" at /t/main.conf:2:1; an app has one of wsgi, asgi or command`}},
 		{"asgi not yet", app("asgi main:app;"), []string{f + `2:1: "asgi" is not supported yet; use wsgi`}},
 		{"bad asgi", app("asgi main;"), []string{f + `2:6: asgi: expected MODULE:CALLABLE like blog.wsgi:application, got "main"`}},
-		{"command not yet", app("command ./server --socket $TANDEM_SOCKET;"), []string{f + `2:1: "command" is not supported yet; use wsgi`}},
 		{"bad command is not also missing", app("command;"), []string{f + `2:1: "command" takes at least 1 argument, got 0`}},
 		{"wsgi two args", app("wsgi a:b c:d;"), []string{f + `2:1: "wsgi" takes 1 argument, got 2`}},
 		{"empty python", app("wsgi b:a;\npython \"\";"), []string{f + `3:8: python: expected a program name or path, got ""`}},

@@ -15,13 +15,15 @@ type builder struct {
 	cfg  *Config
 }
 
-// scope is the block being built: main, a site, a location or an app.
+// scope is the block being built: main, a site, a location, an app or an
+// upstream.
 type scope struct {
 	kind  blockKind
 	site  *Site     // nil in main
 	loc   *Location // nil outside a location
 	route *Route    // the site's or location's route
 	app   *App      // nil outside an app block
+	up    *Upstream // nil outside an upstream block
 	// seen records where each non-repeatable directive first appeared.
 	seen map[string]Pos
 	// written records every directive that appeared in the block, valid or
@@ -78,8 +80,20 @@ func (b *builder) buildBlock(sc *scope, nodes []*node) {
 	}
 }
 
+// nginxNames maps nginx directives to the tandem ones that do their job
+// under a name too different for suggest to find.
+var nginxNames = map[string]string{
+	"proxy_pass":       "proxy",
+	"uwsgi_pass":       "proxy",
+	"set_real_ip_from": "trusted_proxies",
+}
+
 func (b *builder) unknown(n *node) {
-	if s := suggest(n.Name); s != "" {
+	s := nginxNames[n.Name]
+	if s == "" {
+		s = suggest(n.Name)
+	}
+	if s != "" {
 		b.errs.add(n.Pos, "unknown directive %q; did you mean %q?", n.Name, s)
 		return
 	}

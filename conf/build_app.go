@@ -84,11 +84,11 @@ func buildASGI(b *builder, sc *scope, n *node) {
 	}
 }
 
-// buildCommand: see buildASGI.
+// buildCommand reads `command ARG...;`. Arguments stay literal:
+// $TANDEM_SOCKET and $PORT are expanded by the app server per worker.
 func buildCommand(b *builder, sc *scope, n *node) {
 	if b.claimEntry(sc, n) {
 		sc.app.Command = argValues(n.Args)
-		b.errs.add(n.Pos, "%q is not supported yet; use wsgi", n.Name)
 	}
 }
 

@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"cmp"
 	"maps"
 	"os"
 	"path/filepath"
@@ -25,6 +26,20 @@ const (
 	defaultGracefulTimeout = 30 * time.Second
 	defaultQueue           = 1024
 	defaultQueueTimeout    = 30 * time.Second
+
+	defaultBalance          = "round_robin"
+	defaultMaxFails         = 1
+	defaultFailTimeout      = 10 * time.Second
+	defaultHealthInterval   = 5 * time.Second
+	defaultHealthTimeout    = 2 * time.Second
+	defaultHealthStatus     = 200
+	defaultHealthPasses     = 1
+	defaultHealthFails      = 1
+	defaultConnectTimeout   = 5 * time.Second
+	defaultFirstByteTimeout = 60 * time.Second
+	defaultReadTimeout      = 60 * time.Second
+	defaultKeepalive        = 32
+	defaultProxyBuffering   = true
 )
 
 // defaultWorkers is gunicorn's rule of thumb, 2 × cores + 1.
@@ -51,16 +66,25 @@ func DefaultPIDFile() string {
 }
 
 // applyDefaults fills every unset field, top-down, so that sites see the
-// final global values and locations see their site's final values.
+// final global values and locations see their site's final values. It
+// also resolves `proxy NAME;` to its upstream block, which validate has
+// checked exists.
 func applyDefaults(cfg *Config, e env) {
 	applyMainDefaults(cfg)
 	for _, a := range cfg.Apps {
 		applyAppDefaults(a, e)
 	}
+	upstreams := map[string]*Upstream{}
+	for _, u := range cfg.Upstreams {
+		applyUpstreamDefaults(u)
+		upstreams[u.Name] = u
+	}
 	for _, s := range cfg.Sites {
 		applySiteDefaults(s, cfg)
+		finishProxy(&s.Route, upstreams)
 		for _, l := range s.Locations {
 			applyLocationDefaults(l, s)
+			finishProxy(&l.Route, upstreams)
 		}
 	}
 }
@@ -153,6 +177,9 @@ func applySiteDefaults(s *Site, cfg *Config) {
 		s.AccessLog = cfg.AccessLog
 		s.AccessLog.Set = false
 	}
+	if s.TrustedProxies == nil {
+		s.TrustedProxies = slices.Clone(cfg.TrustedProxies)
+	}
 	r := &s.Route
 	if r.Index == nil {
 		r.Index = defaultIndex()
@@ -163,17 +190,24 @@ func applySiteDefaults(s *Site, cfg *Config) {
 	r.Autoindex = orFalse(r.Autoindex)
 	r.FollowSymlinks = orFalse(r.FollowSymlinks)
 	r.HiddenFiles = orFalse(r.HiddenFiles)
+	if r.proxyOpts.buffering == nil {
+		on := defaultProxyBuffering
+		r.proxyOpts.buffering = &on
+	}
 	if !hasHandler(r) && r.Root != "" {
 		r.Static = true // a root alone means "serve files"
 	}
 }
 
 // applyLocationDefaults fills a location's unset fields from its
-// (already defaulted) site. The handler (static, try_files, return, app) is
-// inherited only as a whole and only when the location names no handler
-// and no directory of its own: a location that says `root` or `alias`
-// means "serve files from here", and a named location never inherits one,
-// so `try_files $uri @app` cannot loop into @app.
+// (already defaulted) site. The handler (static, try_files, return, app,
+// proxy) is inherited only as a whole and only when the location names no
+// handler and no directory of its own: a location that says `root` or
+// `alias` means "serve files from here", and a named location never
+// inherits one, so `try_files $uri @app` cannot loop into @app.
+// proxy_set_header and proxy_buffering are inherited like expires, field
+// by field, whichever proxy the location ends up with: a location's own
+// proxy_set_header lines replace the site's whole set, as error_page does.
 func applyLocationDefaults(l *Location, s *Site) {
 	if l.MaxBodyBytes < 0 {
 		l.MaxBodyBytes = s.MaxBodyBytes
@@ -199,6 +233,10 @@ func applyLocationDefaults(l *Location, s *Site) {
 	if r.ErrorPages == nil && sr.ErrorPages != nil {
 		r.ErrorPages = maps.Clone(sr.ErrorPages)
 	}
+	if r.proxyOpts.headers == nil {
+		r.proxyOpts.headers = slices.Clone(sr.proxyOpts.headers)
+	}
+	r.proxyOpts.buffering = inheritBool(r.proxyOpts.buffering, sr.proxyOpts.buffering)
 	switch {
 	case hasHandler(r):
 	case ownDir || l.Kind == Named:
@@ -212,12 +250,62 @@ func applyLocationDefaults(l *Location, s *Site) {
 			r.Return = &ret
 		}
 		r.App = sr.App
+		if sr.Proxy != nil {
+			p := *sr.Proxy // the upstream itself stays shared
+			r.Proxy = &p
+		}
 	}
 }
 
 // hasHandler reports whether a block chose how to answer.
 func hasHandler(r *Route) bool {
-	return r.Static || len(r.TryFiles) > 0 || r.Return != nil || r.App != ""
+	return r.Static || len(r.TryFiles) > 0 || r.Return != nil || r.App != "" ||
+		r.Proxy != nil || r.UpstreamStatus
+}
+
+// finishProxy completes a route's proxy once its block is defaulted:
+// `proxy NAME;` gets its upstream block, an inline upstream its defaults,
+// and the proxy the block's effective proxy_set_header and proxy_buffering.
+func finishProxy(r *Route, upstreams map[string]*Upstream) {
+	p := r.Proxy
+	if p == nil {
+		return
+	}
+	if p.name != "" {
+		p.Upstream = upstreams[p.name]
+	} else {
+		applyUpstreamDefaults(p.Upstream)
+	}
+	p.SetHeaders = slices.Clone(r.proxyOpts.headers)
+	p.Buffering = *r.proxyOpts.buffering
+}
+
+// applyUpstreamDefaults fills an upstream's unset fields, inline ones
+// included. Running it twice changes nothing, which matters because one
+// inline upstream is reached from a site and every location inheriting
+// its proxy.
+func applyUpstreamDefaults(u *Upstream) {
+	u.Balance = cmp.Or(u.Balance, defaultBalance)
+	if !u.maxFailsSet {
+		u.MaxFails = defaultMaxFails
+	}
+	u.FailTimeout = cmp.Or(u.FailTimeout, defaultFailTimeout)
+	if h := u.Health; h != nil {
+		h.Interval = cmp.Or(h.Interval, defaultHealthInterval)
+		h.Timeout = cmp.Or(h.Timeout, defaultHealthTimeout)
+		h.Status = cmp.Or(h.Status, defaultHealthStatus)
+		h.Passes = cmp.Or(h.Passes, defaultHealthPasses)
+		h.Fails = cmp.Or(h.Fails, defaultHealthFails)
+	}
+	u.ConnectTimeout = cmp.Or(u.ConnectTimeout, defaultConnectTimeout)
+	u.FirstByteTimeout = cmp.Or(u.FirstByteTimeout, defaultFirstByteTimeout)
+	u.ReadTimeout = cmp.Or(u.ReadTimeout, defaultReadTimeout)
+	if !u.tlsVerifySet {
+		u.TLSVerify = true
+	}
+	if !u.keepaliveSet {
+		u.Keepalive = defaultKeepalive
+	}
 }
 
 func orFalse(b *bool) *bool {

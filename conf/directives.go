@@ -15,12 +15,13 @@ const (
 	inSite                           // inside site { }
 	inLocation                       // inside location { }
 	inApp                            // inside app NAME { }
+	inUpstream                       // inside upstream NAME { }
 )
 
 var blockNames = []struct {
 	k    blockKind
 	name string
-}{{inMain, "main"}, {inSite, "site"}, {inLocation, "location"}, {inApp, "app"}}
+}{{inMain, "main"}, {inSite, "site"}, {inLocation, "location"}, {inApp, "app"}, {inUpstream, "upstream"}}
 
 func (k blockKind) String() string {
 	var parts []string
@@ -77,7 +78,7 @@ func init() {
 	directives = map[string]directive{
 		// include is expanded by the parser; it is listed for arity checks,
 		// suggestions and the documentation test.
-		"include": {in: anyBlock | inApp, min: 1, max: 1, repeat: true},
+		"include": {in: anyBlock | inApp | inUpstream, min: 1, max: 1, repeat: true},
 
 		// main
 		"site":             {in: inMain, min: 1, max: -1, block: true, repeat: true, build: buildSite},
@@ -92,7 +93,8 @@ func init() {
 		"max_connections":  {in: inMain, min: 1, max: 1, build: buildMaxConnections},
 
 		// main and site
-		"access_log": {in: inMain | inSite, min: 1, max: 2, build: buildAccessLog},
+		"access_log":      {in: inMain | inSite, min: 1, max: 2, build: buildAccessLog},
+		"trusted_proxies": {in: inMain | inSite, min: 1, max: -1, repeat: true, build: buildTrustedProxies},
 
 		// everywhere a request limit makes sense
 		"client_max_body_size": {in: anyBlock, min: 1, max: 1, build: buildMaxBodySize},
@@ -116,6 +118,18 @@ func init() {
 		"hidden_files":    {in: routeBlocks, min: 1, max: 1, build: buildHiddenFiles},
 		"precompressed":   {in: routeBlocks, min: 1, max: -1, build: buildPrecompressed},
 		"error_page":      {in: routeBlocks, min: 2, max: -1, repeat: true, build: buildErrorPage},
+
+		// proxying (see build_upstream.go): proxy is a handler like app;
+		// proxy_set_header and proxy_buffering apply to the block's proxy
+		// and, at site level, to its locations' proxies.
+		"proxy":            {in: routeBlocks, min: 1, max: -1, build: buildProxy},
+		"proxy_set_header": {in: routeBlocks, min: 2, max: 2, repeat: true, build: buildProxySetHeader},
+		"proxy_buffering":  {in: routeBlocks, min: 1, max: 1, build: buildProxyBuffering},
+		"upstream_status": {in: inLocation, min: 0, max: 0, build: buildUpstreamStatus,
+			hint: "give it a location of its own, e.g. location = /upstreams { upstream_status; }"},
+
+		// `upstream NAME { }` at top level: the servers `proxy NAME;` uses.
+		"upstream": {in: inMain, min: 1, max: 1, block: true, repeat: true, build: buildUpstream},
 
 		// `app NAME { }` at top level defines an app; `app NAME;` in a site
 		// or location is the handler that sends requests to it.
@@ -141,6 +155,27 @@ func init() {
 		"queue":            {in: inApp, min: 1, max: 3, build: buildQueue},
 		"user":             {in: inApp, min: 1, max: 1, build: buildUser},
 		"group":            {in: inApp, min: 1, max: 1, build: buildGroup},
+
+		// upstream only (see build_upstream.go)
+		"server": {in: inUpstream, min: 1, max: 4, repeat: true, build: buildServer,
+			hint: "a virtual host is a site NAME { } block"},
+		"balance":            {in: inUpstream, min: 1, max: 2, build: buildBalance},
+		"max_fails":          {in: inUpstream, min: 1, max: 1, build: buildMaxFails},
+		"fail_timeout":       {in: inUpstream, min: 1, max: 1, build: buildFailTimeout},
+		"fail_status":        {in: inUpstream, min: 1, max: -1, build: buildFailStatus},
+		"health_uri":         {in: inUpstream, min: 1, max: 1, build: buildHealthURI},
+		"health_interval":    {in: inUpstream, min: 1, max: 1, build: buildHealthInterval},
+		"health_timeout":     {in: inUpstream, min: 1, max: 1, build: buildHealthTimeout},
+		"health_status":      {in: inUpstream, min: 1, max: 1, build: buildHealthStatus},
+		"health_passes":      {in: inUpstream, min: 1, max: 1, build: buildHealthPasses},
+		"health_fails":       {in: inUpstream, min: 1, max: 1, build: buildHealthFails},
+		"connect_timeout":    {in: inUpstream, min: 1, max: 1, build: buildConnectTimeout},
+		"first_byte_timeout": {in: inUpstream, min: 1, max: 1, build: buildFirstByteTimeout},
+		"read_timeout":       {in: inUpstream, min: 1, max: 1, build: buildReadTimeout},
+		"retry_status":       {in: inUpstream, min: 1, max: -1, build: buildRetryStatus},
+		"tls_verify":         {in: inUpstream, min: 1, max: 1, build: buildTLSVerify},
+		"tls_ca":             {in: inUpstream, min: 1, max: 1, build: buildTLSCA},
+		"keepalive":          {in: inUpstream, min: 1, max: 1, build: buildKeepalive},
 	}
 }
 

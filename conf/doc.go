@@ -1,8 +1,9 @@
 // Package conf owns tandem's configuration language: the lexer and parser
 // (with FILE:LINE:COL positions), include expansion, the typed model that
-// the rest of tandem reads (Config, Site, Location, Route, Limits), the
-// defaults, and validation. It does no I/O beyond reading config files,
-// globbing includes and checking that root/alias directories are readable;
+// the rest of tandem reads (Config, Site, Location, Route, Limits, App,
+// Upstream, Proxy), the defaults, and validation. It does no I/O beyond
+// reading config files and tls_ca files, globbing includes and checking
+// that root/alias directories and python executables are usable;
 // opening listeners, log files and pid files is left to cmd/tandem and edge.
 //
 // # Entry points
@@ -27,8 +28,8 @@
 // are literal. Lines and columns are 1-based; columns count bytes (a tab is
 // one column, "é" two), like the Go compiler.
 //
-// Directives live in four contexts: main (top level), site, location, and
-// app (inside `app NAME { }`). The table in directives.go says where each
+// Directives live in five contexts: main (top level), site, location, app
+// (inside `app NAME { }`) and upstream (inside `upstream NAME { }`). The table in directives.go says where each
 // may appear and how many arguments it takes; adding a directive is one
 // table entry plus one build function. One name may have a variant per
 // context: `app NAME { }` defines an app in main, `app NAME;` uses it in a
@@ -43,8 +44,8 @@
 //
 // # Pitfalls
 //
-//   - Relative paths in root, alias, pid_file, error_log, access_log, chdir
-//     and python (when it contains "/") resolve against the directory of
+//   - Relative paths in root, alias, pid_file, error_log, access_log, chdir,
+//     tls_ca and python (when it contains "/") resolve against the directory of
 //     the file they are written in, the same rule as include. A snippet
 //     included from two places means the same thing in both. An app's
 //     chdir defaults to that directory too.
@@ -57,9 +58,16 @@
 //     parsing.
 //   - Duration units are lower-case only: nginx reads "5M" as months.
 //   - A location inherits its site's handler (static, try_files, return,
-//     app) only when it names no handler and no root/alias of its own;
-//     named locations never inherit one, so "try_files $uri @app" cannot
-//     loop.
+//     app, proxy) only when it names no handler and no root/alias of its
+//     own; named locations never inherit one, so "try_files $uri @app"
+//     cannot loop. proxy_set_header and proxy_buffering are inherited
+//     field by field instead, into whichever proxy the location has.
+//   - One *Upstream is shared by every `proxy NAME;` of that NAME and by
+//     locations inheriting a site's proxy; run one backend group per
+//     pointer. `proxy NAME;` may come before `upstream NAME { }`.
+//   - Proxy URLs take no path: nginx's proxy_pass http://a/x/ rewrites the
+//     location prefix, a meaning tandem does not copy, so it is an error
+//     rather than silently different.
 //   - Load does not check that user/group in an app block can be used
 //     (`tandem check` often runs as another user than the server); the
 //     server calls Config.CheckPrivileges(os.Geteuid()) before starting

@@ -18,6 +18,8 @@ func FuzzParse(f *testing.F) {
 		"x \"unterminated",
 		"site { { ; } 'a\\'b' }",
 		"app b { wsgi a.b:c(); env K v; max_requests 9 jitter 1; queue 5 timeout 1s; }\nsite a { listen 80; app b; location @x { app c; } }",
+		"upstream u { server http://[::1]:1 weight 2 backup; server unix:/s; balance header X; health_uri /h; tls_ca s.conf; }\n" +
+			"trusted_proxies private 10.0.0.0/8;\nsite a { listen 80; proxy u; proxy_set_header H $host; location /x { proxy uwsgi://a:1; } location = /s { upstream_status; } }",
 	}
 	for _, s := range seeds {
 		f.Add(s)

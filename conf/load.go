@@ -9,8 +9,8 @@ import (
 )
 
 // env is the package's only contact with the file system: reading config
-// files, globbing includes, checking that roots are readable directories
-// and that python executables exist. Tests and the fuzzer swap it for an
+// files and tls_ca files, globbing includes, checking that roots are
+// readable directories and that python executables exist. Tests and the fuzzer swap it for an
 // in-memory one.
 type env struct {
 	readFile func(path string) ([]byte, error)

@@ -23,6 +23,13 @@ func TestValidConf(t *testing.T) {
 	if a := cfg.Apps[0]; a.Chdir != abs || a.Python != "python3" {
 		t.Errorf("app chdir %q python %q, want %q and python3", a.Chdir, a.Python, abs)
 	}
+	if len(cfg.Upstreams) != 1 || cfg.Sites[0].Locations[0].Route.Proxy.Upstream != cfg.Upstreams[0] {
+		t.Errorf("/api/ must proxy to the one upstream block: %+v", cfg.Sites[0].Locations[0].Route.Proxy)
+	}
+	ca, _ := filepath.Abs("testdata/upstream-ca.pem")
+	if u := cfg.Upstreams[0]; u.TLSCA != ca || u.Health == nil || u.Health.URI != "/healthz" {
+		t.Errorf("upstream tls_ca %q (want %q), health %+v", u.TLSCA, ca, u.Health)
+	}
 }
 
 // TestBrokenConf: every seeded error in broken.conf and the file it
@@ -54,6 +61,14 @@ func TestBrokenConf(t *testing.T) {
 		m + `25:23: max_requests: expected "jitter", got "100"`,
 		m + `27:5: app "blog" is already defined at testdata/broken.conf:22:5`,
 		m + `30:25: no app named "blgo"; did you mean "blog"?`,
+		m + `36:12: server: proxy URLs take no path or query (the request's own are sent), got "http://127.0.0.1:8000/api"`,
+		m + `37:41: server: must be at least 1`,
+		m + `38:13: balance: "header" needs a NAME after it (the header whose value picks the server)`,
+		m + `40:1: upstream "empty" has no server; add e.g. "server http://127.0.0.1:8000;"`,
+		m + `43:21: trusted_proxies: expected a CIDR like 10.0.0.0/8, an IP address or private, got "10.0.0.0/33"`,
+		m + `44:24: no upstream named "apii"; did you mean "api"?`,
+		m + `45:37: proxy: upstream name "api" cannot be mixed with other targets; give one upstream name, or URLs only`,
+		m + `46:38: "static" conflicts with "proxy" at testdata/broken.conf:46:20; a block has one handler`,
 		inc + `4:14: location path "static/" must start with "/" (or "@" for a named location)`,
 		inc + `5:41: a location cannot have both root (at testdata/broken.d/more.conf:5:27) and alias`,
 		inc + `6:20: error_page target "@gone" is not a named location in this site`,

@@ -1,6 +1,9 @@
 package conf
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Pos is where a directive or block starts in a config file. Every error and
 // every model node carries one so messages can say FILE:LINE:COL.
@@ -44,6 +47,18 @@ type Config struct {
 
 	// Apps are the `app NAME { }` blocks, in config order.
 	Apps []*App
+
+	// Upstreams are the named `upstream NAME { }` blocks, in config order.
+	// Inline upstreams (`proxy URL...;`) are reachable only through
+	// Route.Proxy.
+	Upstreams []*Upstream
+
+	// TrustedProxies is `trusted_proxies CIDR...;` (repeatable) at top
+	// level: the peers whose X-Forwarded-For and related forwarding
+	// headers a proxy handler believes. `private` stands for loopback, RFC 1918 and ULA
+	// ranges; a bare address is a single-host prefix. Default none. Sites
+	// without their own list get a copy of this one.
+	TrustedProxies []netip.Prefix
 }
 
 // LogTarget is a destination plus a level for the error log.
@@ -114,6 +129,10 @@ type Site struct {
 	// MaxBodyBytes: client_max_body_size at site level; -1 when unset
 	// while parsing; after loading, the effective limit (site, else global).
 	MaxBodyBytes int64
+	// TrustedProxies is the site's `trusted_proxies CIDR...;`, which
+	// replaces the global list; after loading, the effective list (site,
+	// else global; nil when neither is set).
+	TrustedProxies []netip.Prefix
 
 	// namePos holds the position of each entry of Names.
 	namePos []Pos
@@ -198,8 +217,17 @@ type Route struct {
 	PrecompressedSet bool
 	// ErrorPages maps a status to a URI or @name: `error_page CODE... URI;`
 	ErrorPages map[int]string
+	// Proxy: `proxy TARGET...;` sends requests to an upstream; nil = not a
+	// proxy. After loading its Upstream is resolved and its SetHeaders and
+	// Buffering hold the block's (else the site's) proxy_set_header and
+	// proxy_buffering.
+	Proxy *Proxy
+	// UpstreamStatus: `upstream_status;` (locations only) answers with the
+	// JSON state of every upstream.
+	UpstreamStatus bool
 
-	pos routePos
+	pos       routePos
+	proxyOpts proxyOpts
 }
 
 // Return is `return CODE [URL|TEXT];` or `redirect URL [CODE];`.
@@ -239,7 +267,8 @@ type App struct {
 	WSGI string
 	// ASGI is `asgi MODULE:CALLABLE;` (reserved for a later issue).
 	ASGI string
-	// Command is `command ARG...;` (reserved for a later issue).
+	// Command is `command ARG...;`: a program run as N workers that serve
+	// HTTP on $TANDEM_SOCKET or $PORT (docs/command-workers.md).
 	Command []string
 	// Python is `python PATH;` default /usr/bin/python3 when it exists,
 	// else "python3" from PATH.

@@ -1,7 +1,10 @@
 package conf
 
 import (
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -11,13 +14,21 @@ import (
 // locations and the file system. It runs on the built model before
 // defaults and inheritance, so every error points at what was written.
 func validate(cfg *Config, e env, errs *errList) {
-	apps := validateApps(cfg.Apps, e, errs)
+	refs := refs{
+		apps:      validateApps(cfg.Apps, e, errs),
+		upstreams: validateUpstreams(cfg.Upstreams, e, errs),
+	}
 	names := map[string]Pos{}    // listen addr + "\x00" + site name -> first use
 	defaults := map[string]Pos{} // listen addr -> first default listen
 	for _, s := range cfg.Sites {
 		validateListen(s, names, defaults, errs)
-		validateSite(s, apps, e, errs)
+		validateSite(s, refs, e, errs)
 	}
+}
+
+// refs are the names that `app NAME;` and `proxy NAME;` may use.
+type refs struct {
+	apps, upstreams map[string]bool
 }
 
 // validateApps checks each app block and that names are unique; it
@@ -37,6 +48,57 @@ func validateApps(apps []*App, e env, errs *errList) map[string]bool {
 		names[name] = true
 	}
 	return names
+}
+
+// validateUpstreams checks that upstream names are unique and tls_ca
+// files are usable; it returns the names for `proxy NAME;` lookups.
+func validateUpstreams(ups []*Upstream, e env, errs *errList) map[string]bool {
+	first := map[string]Pos{}
+	for _, u := range ups {
+		if at, dup := first[u.Name]; dup {
+			errs.add(u.pos.name, "upstream %q is already defined at %s", u.Name, at)
+		} else {
+			first[u.Name] = u.pos.name
+		}
+		if u.TLSCA != "" {
+			checkCA(e, u.pos.tlsCA, u.TLSCA, errs)
+		}
+	}
+	names := map[string]bool{}
+	for name := range first {
+		names[name] = true
+	}
+	return names
+}
+
+// checkCA reports a tls_ca file that cannot be read or holds no PEM
+// certificate (a DER file or a key given by mistake), even for upstreams
+// without https servers, where it is ignored: a broken file is a mistake
+// either way.
+func checkCA(e env, pos Pos, path string, errs *errList) {
+	what := fmt.Sprintf("tls_ca %q", path)
+	data, err := e.readFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		errs.errs = append(errs.errs, &Error{Pos: pos, Msg: what + ": file does not exist", Err: err})
+	case err != nil:
+		errs.wrap(pos, what, pathErrCause(err))
+	case !x509.NewCertPool().AppendCertsFromPEM(data):
+		errs.add(pos, "%s: no PEM certificate in the file", what)
+	}
+}
+
+// checkUpstreamRef reports `proxy NAME;` naming no upstream block, with
+// the likeliest fix.
+func checkUpstreamRef(p *Proxy, refs refs, errs *errList) {
+	switch s := closest(p.name, slices.Sorted(maps.Keys(refs.upstreams))); {
+	case refs.apps[p.name]:
+		errs.add(p.namePos, "no upstream named %q; %q is an app: use \"app %s;\"", p.name, p.name, p.name)
+	case s != "":
+		errs.add(p.namePos, "no upstream named %q; did you mean %q?", p.name, s)
+	default:
+		errs.add(p.namePos, "no upstream named %q; define it at top level with upstream %s { server URL; }", p.name, p.name)
+	}
 }
 
 // validateApp checks an app's directories, its python, and that
@@ -109,14 +171,14 @@ func validateListen(s *Site, names, defaults map[string]Pos, errs *errList) {
 }
 
 // validateSite checks a site's route and its locations.
-func validateSite(s *Site, apps map[string]bool, e env, errs *errList) {
+func validateSite(s *Site, refs refs, e env, errs *errList) {
 	named := map[string]bool{}
 	for _, l := range s.Locations {
 		if l.Kind == Named {
 			named[l.Path] = true
 		}
 	}
-	validateRoute(&s.Route, s.Route.pos.dirWritten, named, apps, e, errs)
+	validateRoute(&s.Route, s.Route.pos.dirWritten, named, refs, e, errs)
 	seen := map[string]Pos{}
 	for _, l := range s.Locations {
 		key := fmt.Sprintf("%d %s", l.Kind, l.Path)
@@ -129,7 +191,7 @@ func validateSite(s *Site, apps map[string]bool, e env, errs *errList) {
 			errs.add(l.Route.pos.alias, "a location cannot have both root (at %s) and alias", l.Route.pos.root)
 		}
 		hasDir := l.Route.pos.dirWritten || s.Route.pos.dirWritten
-		validateRoute(&l.Route, hasDir, named, apps, e, errs)
+		validateRoute(&l.Route, hasDir, named, refs, e, errs)
 	}
 }
 
@@ -141,10 +203,10 @@ func locationLabel(l *Location) string {
 }
 
 // validateRoute checks one block's own directives: its directories exist,
-// file handlers have somewhere to read from, and @name targets and apps
-// exist. hasDir says whether the block or its site names a directory (root
-// or alias), valid or not.
-func validateRoute(r *Route, hasDir bool, named, apps map[string]bool, e env, errs *errList) {
+// file handlers have somewhere to read from, and @name targets, apps and
+// upstreams exist. hasDir says whether the block or its site names a
+// directory (root or alias), valid or not.
+func validateRoute(r *Route, hasDir bool, named map[string]bool, refs refs, e env, errs *errList) {
 	if r.Root != "" {
 		checkDir(e, r.pos.root, "root", r.Root, errs)
 	}
@@ -165,12 +227,15 @@ func validateRoute(r *Route, hasDir bool, named, apps map[string]bool, e env, er
 			errs.add(r.pos.tryFallback, "try_files fallback %q is not a named location in this site", fb)
 		}
 	}
-	if r.App != "" && !apps[r.App] {
-		if s := closest(r.App, slices.Sorted(maps.Keys(apps))); s != "" {
+	if r.App != "" && !refs.apps[r.App] {
+		if s := closest(r.App, slices.Sorted(maps.Keys(refs.apps))); s != "" {
 			errs.add(r.pos.app, "no app named %q; did you mean %q?", r.App, s)
 		} else {
 			errs.add(r.pos.app, "no app named %q; define it at top level with app %s { ... }", r.App, r.App)
 		}
+	}
+	if p := r.Proxy; p != nil && p.name != "" && !refs.upstreams[p.name] {
+		checkUpstreamRef(p, refs, errs)
 	}
 	reported := map[Pos]bool{} // one error_page line may list many codes
 	for _, code := range slices.Sorted(maps.Keys(r.ErrorPages)) {
