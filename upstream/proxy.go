@@ -1,0 +1,314 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+)
+
+// statusClientGone is nginx's 499: the client left before the response.
+const statusClientGone = 499
+
+// Header is one proxy_set_header: Value "" removes the header.
+type Header struct{ Name, Value string }
+
+// HandlerOptions are a proxy location's settings.
+type HandlerOptions struct {
+	// SetHeaders are applied last, after the X-Forwarded-* and Forwarded
+	// headers: Value "" deletes, "Host" sets the Host sent upstream.
+	SetHeaders []Header
+	// Buffering reads the whole request body before the first attempt
+	// (memory up to 1 MiB, then a temp file), so it can be retried and a
+	// slow upload never holds a server connection. Off streams it.
+	Buffering bool
+	// TrustedProxies are peers whose X-Forwarded-*/Forwarded headers are
+	// believed (appended to) and whose X-Forwarded-For resolves the
+	// client IP for ip_hash. Others get theirs replaced.
+	TrustedProxies []netip.Prefix
+	// SpoolDir holds spilled request bodies; "" is os.TempDir().
+	SpoolDir string
+	// Log gets proxy errors; nil uses the group's logger.
+	Log *zap.Logger
+	// Expand substitutes $variables in SetHeaders values; nil = literal.
+	Expand func(value string, r *http.Request) string
+}
+
+// Handler proxies requests to a Group. Build one per proxy location
+// with Group.Handler; it is safe for concurrent use.
+type Handler struct {
+	g    *Group
+	opts HandlerOptions
+	log  *zap.Logger
+	rp   *httputil.ReverseProxy
+	host *Header // proxy_set_header Host, or nil to pass the client's through
+}
+
+// Handler returns a handler that proxies to g with opts.
+func (g *Group) Handler(opts HandlerOptions) *Handler {
+	opts.SetHeaders = slices.Clone(opts.SetHeaders)
+	opts.TrustedProxies = slices.Clone(opts.TrustedProxies)
+	h := &Handler{g: g, opts: opts, log: g.log}
+	if opts.Log != nil {
+		h.log = opts.Log.With(zap.String("upstream", displayName(g.name)))
+	}
+	for i := range h.opts.SetHeaders {
+		sh := &h.opts.SetHeaders[i]
+		sh.Name = http.CanonicalHeaderKey(sh.Name)
+		if sh.Name == "Host" {
+			h.host = sh
+		}
+	}
+	stdlog, err := zap.NewStdLogAt(h.log, zap.WarnLevel)
+	if err != nil {
+		stdlog = zap.NewStdLog(h.log)
+	}
+	h.rp = &httputil.ReverseProxy{
+		Rewrite:   h.rewrite,
+		Transport: retrier{},
+		// Flush every write: SSE, long polling and chunked streams must
+		// reach the client as the server sends them.
+		FlushInterval: -1,
+		ErrorHandler:  h.handleError,
+		ErrorLog:      stdlog,
+		BufferPool:    newBufferPool(),
+	}
+	return h
+}
+
+// exchange is one client request's state across its attempts.
+type exchange struct {
+	h       *Handler
+	in      *http.Request // as served, with the exchange in its context
+	log     *zap.Logger
+	tw      trackingWriter
+	peer    netip.Addr // immediate peer; invalid for unix-socket clients
+	trusted bool       // peer is in TrustedProxies
+	keyHash uint64
+	hasKey  bool
+	spool   *spool      // buffered body, or nil
+	stream  *streamBody // streamed body, or nil
+	status  int         // set by handleError when Serve must answer
+
+	triedBuf [4]*backend
+}
+
+type exchangeKey struct{}
+
+// ServeHTTP serves r, answering errors with a plain status body.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if status := h.Serve(w, r); status != 0 {
+		http.Error(w, http.StatusText(status), status)
+	}
+}
+
+// Serve proxies one request. It returns 0 when it wrote the response
+// (or the upgraded connection ended), otherwise a status it did not
+// write so the caller can (error_page may take over): 502 the server
+// failed or answered badly, 504 connect or first-byte timeout, 499 the
+// client left, 413/408/400 the request body could not be read, 500 the
+// body could not be spooled. Once the response head is sent, a failure
+// mid-body aborts the connection with panic(http.ErrAbortHandler), as
+// httputil.ReverseProxy does, so the client sees a truncated response.
+func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) int {
+	ex := &exchange{h: h, log: h.log}
+	ex.peer = peerAddr(r.RemoteAddr)
+	ex.trusted = h.isTrusted(ex.peer)
+	ex.keyHash, ex.hasKey = h.hashKey(r, ex)
+	if hasBody(r) {
+		if h.opts.Buffering {
+			sp, err := readSpool(r.Body, r.ContentLength, h.opts.SpoolDir)
+			if err != nil {
+				return h.bodyStatus(r, err)
+			}
+			defer sp.close()
+			ex.spool = sp
+		} else {
+			ex.stream = &streamBody{r: r.Body}
+		}
+	}
+	ex.in = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	ex.tw.ResponseWriter = w
+	h.rp.ServeHTTP(&ex.tw, ex.in)
+	return ex.status
+}
+
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+}
+
+// bodyStatus maps a failure to read or spool the request body.
+func (h *Handler) bodyStatus(r *http.Request, err error) int {
+	var tooBig *http.MaxBytesError
+	var ne net.Error
+	var bre *bodyReadError
+	switch {
+	case r.Context().Err() != nil:
+		return statusClientGone
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	case errors.As(err, &ne) && ne.Timeout():
+		return http.StatusRequestTimeout
+	case errors.As(err, &bre):
+		h.log.Info("reading request body", zap.String("uri", r.RequestURI), zap.Error(err))
+		return http.StatusBadRequest
+	}
+	h.log.Error("buffering request body", zap.String("uri", r.RequestURI), zap.Error(err))
+	return http.StatusInternalServerError
+}
+
+// hashKey is the request's key for the hash policies.
+func (h *Handler) hashKey(r *http.Request, ex *exchange) (uint64, bool) {
+	switch h.g.cfg.Balance {
+	case BalanceIPHash:
+		ip := clientIP(r, ex.peer, ex.trusted, h.opts.TrustedProxies)
+		if !ip.IsValid() {
+			return 0, false
+		}
+		b := ip.As16()
+		return hashBytes(b[:]), true
+	case BalanceHeader:
+		if v := r.Header.Get(h.g.cfg.BalanceKey); v != "" {
+			return hashString(v), true
+		}
+	case BalanceCookie:
+		if c, err := r.Cookie(h.g.cfg.BalanceKey); err == nil && c.Value != "" {
+			return hashString(c.Value), true
+		}
+	}
+	return 0, false
+}
+
+// rewrite shapes the outgoing request. ReverseProxy has already removed
+// hop-by-hop headers (RFC 9110 §7.6.1, keeping an Upgrade) and the
+// client's Forwarded and X-Forwarded-* headers; the URL's scheme and
+// host are set per attempt by the retrier.
+func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
+	in, out := pr.In, pr.Out
+	ex, _ := in.Context().Value(exchangeKey{}).(*exchange)
+	if ex == nil {
+		return // RoundTrip refuses it
+	}
+	// The URI goes upstream as the client sent it; ReverseProxy's
+	// cleanup of unparsable query parameters is for proxies that parse
+	// the query, which this one does not.
+	out.URL.RawQuery = in.URL.RawQuery
+	// Header names with "_" are dropped, as nginx does by default: WSGI
+	// servers map "X_Forwarded_For" and "X-Forwarded-For" to the same
+	// HTTP_X_FORWARDED_FOR, so a client could smuggle a forwarded value
+	// past the one set below.
+	for name := range out.Header {
+		if strings.IndexByte(name, '_') >= 0 {
+			delete(out.Header, name)
+		}
+	}
+	setForwarded(out.Header, in, ex.peer, ex.trusted)
+	if h.opts.Buffering {
+		// The client already got its 100 Continue (the body was read).
+		out.Header.Del("Expect")
+	}
+	for _, sh := range h.opts.SetHeaders {
+		v := sh.Value
+		if v != "" && h.opts.Expand != nil {
+			v = h.opts.Expand(v, in)
+		}
+		switch {
+		case sh.Name == "Host":
+			// "" leaves Host empty, so the server's own address is sent.
+			out.Host = v
+		case v == "":
+			out.Header.Del(sh.Name)
+		default:
+			out.Header.Set(sh.Name, v)
+		}
+	}
+}
+
+// handleError records the status for Serve to return instead of
+// writing it, so the edge's error_page can answer. ReverseProxy calls
+// it before any of the response is written, except after a hijack,
+// when nothing more can be sent at all.
+func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error) {
+	ex, _ := r.Context().Value(exchangeKey{}).(*exchange)
+	if ex == nil {
+		h.log.Error("proxy error", zap.Error(err))
+		http.Error(w, http.StatusText(http.StatusBadGateway), http.StatusBadGateway)
+		return
+	}
+	status, server := http.StatusBadGateway, ""
+	var ae *attemptError
+	if errors.As(err, &ae) {
+		status, server = ae.status, ae.server
+	}
+	if ex.in.Context().Err() != nil {
+		status = statusClientGone
+		h.log.Debug("client left before the upstream answered", zap.String("server", server),
+			zap.String("uri", ex.in.RequestURI), zap.Error(err))
+	} else {
+		h.log.Error("upstream request failed", zap.String("server", server), zap.Int("status", status),
+			zap.String("method", ex.in.Method), zap.String("uri", ex.in.RequestURI), zap.String("cause", causeOf(err)))
+	}
+	if ex.tw.wrote {
+		return // hijacked: the connection is closed by ReverseProxy
+	}
+	ex.status = status
+}
+
+// causeOf is the underlying error text, without the server prefix that
+// is logged as its own field.
+func causeOf(err error) string {
+	var ae *attemptError
+	if errors.As(err, &ae) {
+		return ae.err.Error()
+	}
+	return err.Error()
+}
+
+// trackingWriter notes whether the response has started, so an error
+// after that point is not reported as a status to write. Unwrap keeps
+// Flush and the rest reachable through http.ResponseController.
+type trackingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *trackingWriter) WriteHeader(code int) {
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		t.wrote = true
+	}
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *trackingWriter) Write(p []byte) (int, error) {
+	t.wrote = true
+	return t.ResponseWriter.Write(p)
+}
+
+func (t *trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	t.wrote = true
+	return http.NewResponseController(t.ResponseWriter).Hijack()
+}
+
+func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
+
+// bufferPool recycles ReverseProxy's 32 KiB copy buffers.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	bp := &bufferPool{}
+	bp.p.New = func() any { b := make([]byte, 32<<10); return &b }
+	return bp
+}
+
+func (bp *bufferPool) Get() []byte  { return *bp.p.Get().(*[]byte) }
+func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
+
+var _ http.Handler = (*Handler)(nil)
