@@ -31,7 +31,9 @@ type location struct {
 	errorPages map[int]string
 	maxBody    int64           // bytes; 0 = unlimited
 	files      *static.Handler // nil without root/alias
-	app        AppHandler      // nil without `app NAME;`
+	// backend is the app pool (`app NAME;`), the proxy (`proxy ...;`) or
+	// the upstream status page; nil for files, return and try_files only.
+	backend AppHandler
 }
 
 func (l *location) serve(w http.ResponseWriter, r *http.Request, path string, st reqState) {
@@ -57,8 +59,8 @@ func (l *location) handle(w http.ResponseWriter, r *http.Request, path string, s
 	switch {
 	case l.ret != nil:
 		return l.ret.serve(w, r, path)
-	case l.app != nil && l.tryFiles == nil:
-		return l.app.Serve(w, r)
+	case l.backend != nil && l.tryFiles == nil:
+		return l.backend.Serve(w, r)
 	case l.tryFiles != nil:
 		return l.tryFilesServe(w, r, path, st)
 	case l.files != nil:
@@ -238,6 +240,8 @@ func expandVars(s string, r *http.Request, path string) string {
 			b.WriteString(normalHost(r.Host))
 		case "scheme":
 			b.WriteString(scheme)
+		case "remote_addr":
+			b.WriteString(remoteIP(r))
 		default:
 			b.WriteString(s[i:j])
 		}

@@ -29,6 +29,7 @@ type router struct {
 	// connection's local address.
 	sockets map[string]bool
 	covered map[string]map[netip.AddrPort]*hostTable
+	upstreams *upstreamSet
 }
 
 // hostTable picks a site on one listen address by the Host header.
@@ -61,11 +62,12 @@ type deps struct {
 }
 
 func buildRouter(cfg *conf.Config, d deps) (*router, error) {
-	rt := &router{byAddr: make(map[string]*hostTable)}
+	rt := &router{byAddr: make(map[string]*hostTable), upstreams: newUpstreamSet(d.log)}
 	access := make(map[string]*accessLog)
 	for _, sc := range cfg.Sites {
-		s, err := buildSite(cfg, sc, d, access, nil)
+		s, err := buildSite(cfg, sc, d, access, rt.upstreams)
 		if err != nil {
+			rt.upstreams.close()
 			return nil, fmt.Errorf("site %s: %w", strings.Join(sc.Names, " "), err)
 		}
 		for _, l := range sc.Listen {
@@ -123,7 +125,9 @@ func (rt *router) wildcardFor(ap netip.AddrPort) string {
 // handles and cached bytes) and stops its upstream groups' health checks.
 // Call it only once no request can still be routed through rt.
 func (rt *router) close() {
-
+	if rt.upstreams != nil {
+		rt.upstreams.close()
+	}
 	seen := make(map[*site]bool)
 	for _, t := range rt.byAddr {
 		for _, s := range t.allSites() {
@@ -233,7 +237,7 @@ func normalHost(h string) string {
 	return h
 }
 
-func buildSite(cfg *conf.Config, sc *conf.Site, d deps, access map[string]*accessLog, _ any) (*site, error) {
+func buildSite(cfg *conf.Config, sc *conf.Site, d deps, access map[string]*accessLog, ups *upstreamSet) (*site, error) {
 	s := &site{
 		name:  firstName(sc.Names),
 		exact: make(map[string]*location),
@@ -260,7 +264,7 @@ func buildSite(cfg *conf.Config, sc *conf.Site, d deps, access map[string]*acces
 		locs = append(locs, &conf.Location{Pos: sc.Pos, Kind: conf.Prefix, Path: "/", Route: sc.Route, MaxBodyBytes: sc.MaxBodyBytes})
 	}
 	for _, lc := range locs {
-		l, err := buildLocation(s, lc, d)
+		l, err := buildLocation(s, sc, lc, d, ups)
 		if err != nil {
 			return nil, fmt.Errorf("location %s: %w", lc.Path, err)
 		}
@@ -293,7 +297,7 @@ func firstName(names []string) string {
 	return names[0]
 }
 
-func buildLocation(s *site, lc *conf.Location, d deps) (*location, error) {
+func buildLocation(s *site, sc *conf.Site, lc *conf.Location, d deps, ups *upstreamSet) (*location, error) {
 	rc := lc.Route
 	l := &location{
 		site:       s,
@@ -307,11 +311,19 @@ func buildLocation(s *site, lc *conf.Location, d deps) (*location, error) {
 	case rc.App != "":
 		var ok bool
 		if d.apps != nil {
-			l.app, ok = d.apps(rc.App)
+			l.backend, ok = d.apps(rc.App)
 		}
 		if !ok {
 			return nil, fmt.Errorf("no app named %q is running", rc.App)
 		}
+	case rc.Proxy != nil:
+		h, err := ups.handler(rc.Proxy, sc.TrustedProxies, fmt.Sprintf("%s%s", firstName(sc.Names), lc.Path))
+		if err != nil {
+			return nil, err
+		}
+		l.backend = h
+	case rc.UpstreamStatus:
+		l.backend = ups.statusHandler()
 	}
 	dir, strip := rc.Root, ""
 	if rc.Alias != "" {
