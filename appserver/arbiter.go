@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,20 +64,6 @@ type (
 	statsEv struct{ reply chan Stats }
 )
 
-// Stats is a snapshot of a pool, for tests and status pages.
-type Stats struct {
-	Generation int // serving generation, 0 before the first is ready
-	Want       int // target number of workers
-	Starting   int
-	Idle       int // ready, of any generation
-	Busy       int
-	Draining   int
-	Queued     int
-}
-
-// Live is the number of workers that serve or will soon serve.
-func (s Stats) Live() int { return s.Starting + s.Idle + s.Busy }
-
 // Tuning of the supervisor that is not (yet) a directive.
 const (
 	tickEvery       = 200 * time.Millisecond // supervision tick
@@ -120,7 +107,12 @@ type arbiter struct {
 	cancel  context.CancelFunc
 	closers sync.WaitGroup // launcher.close calls in flight
 
-	workers      map[int]*worker
+	workers map[int]*worker
+	// httpWorkers is set while the serving generation runs command
+	// workers, so Serve streams the request to them over HTTP instead of
+	// buffering it for the worker protocol. Written under mu, read
+	// without it.
+	httpWorkers  atomic.Bool
 	nextID       int
 	genSeq       int
 	cur, pending *generation
@@ -276,7 +268,7 @@ func (a *arbiter) acquire(wt *waiter, now time.Time) {
 		wt.reply <- grant{err: ErrUnavailable}
 		return
 	}
-	if w := a.disp.popIdle(); w != nil {
+	if w := a.pick(); w != nil {
 		a.lease(w, wt, now)
 		return
 	}
@@ -290,18 +282,29 @@ func (a *arbiter) acquire(wt *waiter, now time.Time) {
 }
 
 func (a *arbiter) lease(w *worker, wt *waiter, now time.Time) {
-	if err := w.setState(Busy); err != nil {
-		a.log.DPanic("dispatch", zap.String("app", a.name), zap.Error(err))
-		wt.reply <- grant{err: ErrUnavailable}
-		return
+	// A busy command worker takes more requests; anything else moves to
+	// Busy by the table.
+	if w.http == nil || w.state != Busy {
+		if err := w.setState(Busy); err != nil {
+			a.log.DPanic("dispatch", zap.String("app", a.name), zap.Error(err))
+			wt.reply <- grant{err: ErrUnavailable}
+			return
+		}
 	}
-	w.leased, w.leasedAt = true, now
+	w.inflight++
+	w.leasedAt = now
 	wt.reply <- grant{w: w}
 }
 
-// offer makes w available: the oldest waiter gets it, else the idle list.
+// offer makes w available: the oldest waiter gets it, else the idle list
+// (a command worker: the ready list, and it takes every waiter).
 func (a *arbiter) offer(w *worker, now time.Time) {
 	w.idleAt = now
+	if w.http != nil {
+		a.disp.addReady(w)
+		a.serveQueue(now)
+		return
+	}
 	if wt := a.disp.dequeue(); wt != nil {
 		a.lease(w, wt, now)
 		return
@@ -313,7 +316,7 @@ func (a *arbiter) offer(w *worker, now time.Time) {
 // Draining while busy take effect here (the supervisor marks, release
 // retires).
 func (a *arbiter) release(w *worker, out outcome, now time.Time) {
-	w.leased = false
+	w.inflight--
 	w.requests++
 	switch out {
 	case outcomeTimeout:
@@ -328,23 +331,32 @@ func (a *arbiter) release(w *worker, out outcome, now time.Time) {
 		a.kill(w)
 	}
 	if w.exit != nil {
-		a.finalize(w, now)
+		if !w.leased() {
+			a.finalize(w, now) // the last request on a dead worker
+		}
 		return
 	}
 	switch w.state {
 	case Busy:
 		if r, hit := a.limitHit(w, w.requests, now); hit && a.canRecycle() {
 			w.recycling = true
-			a.retire(w, r, now) // Busy → Draining; not leased, so SIGTERM now
+			a.retire(w, r, now) // Busy → Draining; SIGTERM now unless requests still hold it
 			return
+		}
+		if w.leased() {
+			return // a command worker still serving other requests
 		}
 		if err := w.setState(Idle); err != nil {
 			a.log.DPanic("release", zap.String("app", a.name), zap.Error(err))
 			return
 		}
+		if w.http != nil {
+			w.idleAt = now // it never left the ready list
+			return
+		}
 		a.offer(w, now)
 	case Draining:
-		if !w.termSent && !w.timedOut.Load() && w.reason != Crash && w.reason != ProtocolError {
+		if !w.leased() && !w.termSent && !w.timedOut.Load() && w.reason != Crash && w.reason != ProtocolError {
 			a.terminate(w, now)
 		}
 	}
@@ -356,14 +368,15 @@ func (a *arbiter) release(w *worker, out outcome, now time.Time) {
 func (a *arbiter) retire(w *worker, reason ExitReason, now time.Time) {
 	switch w.state {
 	case Idle:
-		a.disp.removeIdle(w)
+		a.undispatch(w)
 		w.setState(Draining)
 		w.reason = reason
 		a.terminate(w, now)
 	case Busy:
+		a.undispatch(w)
 		w.setState(Draining)
 		w.reason = reason
-		if !w.leased {
+		if !w.leased() {
 			a.terminate(w, now) // at release, before going idle
 		} else if a.stopping {
 			w.killAt = a.stopDeadline
@@ -372,8 +385,9 @@ func (a *arbiter) retire(w *worker, reason ExitReason, now time.Time) {
 }
 
 // terminate asks an unleased worker to exit: SIGTERM, and EOF on its
-// socket for good measure. SIGKILL follows after graceful_timeout (or at
-// the shutdown deadline).
+// socket (a command worker: on its idle keep-alive connections) for good
+// measure. SIGKILL follows after graceful_timeout (or at the shutdown
+// deadline).
 func (a *arbiter) terminate(w *worker, now time.Time) {
 	w.termSent = true
 	if w.proc != nil {
@@ -381,6 +395,9 @@ func (a *arbiter) terminate(w *worker, now time.Time) {
 	}
 	if w.conn != nil {
 		w.conn.Close()
+	}
+	if w.http != nil {
+		w.http.closeIdle()
 	}
 	w.killAt = now.Add(w.gen.app.GracefulTimeout)
 	if a.stopping && a.stopDeadline.Before(w.killAt) {
@@ -403,9 +420,7 @@ func (a *arbiter) spawn(g *generation) {
 	go func() {
 		sp, err := g.launcher.spawn(a.ctx, w.id)
 		if !a.send(spawnedEv{w: w, sp: sp, err: err}) && err == nil {
-			sp.conn.Close()
-			sp.proc.Signal(syscall.SIGKILL)
-			sp.proc.Wait()
+			sp.discard()
 		}
 	}()
 }
@@ -420,7 +435,11 @@ func (a *arbiter) spawned(ev spawnedEv, now time.Time) {
 		if errors.As(ev.err, &be) {
 			if w.gen.failed == nil {
 				w.gen.failed = ev.err
-				a.log.Error("app failed to import; not respawning", zap.String("app", a.name),
+				msg := "app failed to import; not respawning"
+				if be.command {
+					msg = "app failed to start; not respawning"
+				}
+				a.log.Error(msg, zap.String("app", a.name),
 					zap.Int("generation", w.gen.id), zap.Int("worker", w.id), zap.Stringer("reason", BootFailed),
 					zap.String("traceback", be.Traceback))
 			}
@@ -434,9 +453,12 @@ func (a *arbiter) spawned(ev spawnedEv, now time.Time) {
 		a.crashed(now)
 		return
 	}
-	w.conn, w.rd, w.proc = ev.sp.conn, ev.sp.rd, ev.sp.proc
+	w.proc, w.http = ev.sp.proc, ev.sp.http
 	w.pid = w.proc.Pid()
-	w.wr = wire.NewWriter(w.conn, 0)
+	if ev.sp.conn != nil {
+		w.conn, w.rd = ev.sp.conn, ev.sp.rd
+		w.wr = wire.NewWriter(w.conn, 0)
+	}
 	w.setState(Idle)
 	w.readyAt = now
 	a.setLimits(w, now)
@@ -476,10 +498,11 @@ func (a *arbiter) setLimits(w *worker, now time.Time) {
 
 func (a *arbiter) exited(w *worker, st exitStatus, now time.Time) {
 	w.exit = &st
-	if w.leased {
-		// The request goroutine still holds the connection; it sees EOF
-		// and releases, and release finalizes.
+	if w.leased() {
+		// Request goroutines still hold it; they see EOF and release, and
+		// the last release finalizes.
 		if w.state == Busy {
+			a.undispatch(w)
 			w.setState(Draining)
 		}
 		return
@@ -491,7 +514,7 @@ func (a *arbiter) exited(w *worker, st exitStatus, now time.Time) {
 // reason decided earlier (Crash if none was).
 func (a *arbiter) finalize(w *worker, now time.Time) {
 	if w.state == Idle {
-		a.disp.removeIdle(w)
+		a.undispatch(w)
 	}
 	if err := w.setState(Exited); err != nil {
 		a.log.DPanic("reap", zap.String("app", a.name), zap.Error(err))
@@ -501,6 +524,9 @@ func (a *arbiter) finalize(w *worker, now time.Time) {
 	}
 	if w.rd != nil {
 		w.rd.Close()
+	}
+	if w.http != nil {
+		w.http.closeIdle()
 	}
 	delete(a.workers, w.id)
 	logExit(a.log, a.name, w, *w.exit)
@@ -554,9 +580,10 @@ func (a *arbiter) keepCount(now time.Time) {
 		for ; live < want && !now.Before(a.spawnAfter); live++ {
 			a.spawn(g)
 		}
-		if g == a.cur && live > want && len(a.disp.idle) > 0 {
-			// The longest idle worker is at the bottom of the LIFO list.
-			a.retire(a.disp.idle[0], ScaleDown, now)
+		if g == a.cur && live > want {
+			if w := a.longestIdle(); w != nil {
+				a.retire(w, ScaleDown, now)
+			}
 		}
 	}
 }
@@ -626,24 +653,4 @@ func (a *arbiter) finish() {
 	for _, r := range a.stopReplies {
 		r <- nil
 	}
-}
-
-func (a *arbiter) stats() Stats {
-	s := Stats{Want: a.want, Queued: a.disp.queued()}
-	if a.cur != nil {
-		s.Generation = a.cur.id
-	}
-	for _, w := range a.workers {
-		switch w.state {
-		case Starting:
-			s.Starting++
-		case Idle:
-			s.Idle++
-		case Busy:
-			s.Busy++
-		case Draining:
-			s.Draining++
-		}
-	}
-	return s
 }

@@ -45,11 +45,19 @@ func newWaiter() *waiter { return &waiter{reply: make(chan grant, 1)} }
 // The idle list is LIFO: the most recently used worker is reused first,
 // which keeps its caches warm and lets the rest stay idle long enough for
 // idle shrinking to notice them.
+//
+// A generation of command workers, each serving many requests at once,
+// uses ready instead of idle: every worker dispatch may pick, busy or not;
+// a request goes to the one with the fewest requests in flight, ties in
+// round-robin order, and waits in the queue only when none is ready.
 type dispatcher struct {
 	idle    []*worker
 	queue   list.List // of *waiter, oldest first
 	limit   int
 	timeout time.Duration
+
+	ready []*worker // command workers that may take requests, in the order they became ready
+	next  int       // round-robin cursor into ready
 }
 
 func (d *dispatcher) init(limit int, timeout time.Duration) {
@@ -83,6 +91,54 @@ func (d *dispatcher) removeIdle(w *worker) bool {
 		}
 	}
 	return false
+}
+
+// addReady makes command worker w available to leastLoaded.
+func (d *dispatcher) addReady(w *worker) { d.ready = append(d.ready, w) }
+
+// removeReady takes w off the ready list; false if it was not there.
+func (d *dispatcher) removeReady(w *worker) bool {
+	for i, x := range d.ready {
+		if x == w {
+			copy(d.ready[i:], d.ready[i+1:])
+			d.ready[len(d.ready)-1] = nil
+			d.ready = d.ready[:len(d.ready)-1]
+			if d.next > i {
+				d.next-- // keep pointing at the same successor
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// leastLoaded returns the ready worker with the fewest requests in flight,
+// or nil. Among equals it takes the first at or after the round-robin
+// cursor, and moves the cursor past it, so equal workers take turns. It
+// does not lease: the caller does, which changes the count.
+func (d *dispatcher) leastLoaded() *worker {
+	n := len(d.ready)
+	if n == 0 {
+		return nil
+	}
+	if d.next >= n {
+		d.next = 0
+	}
+	best := -1
+	for i := 0; i < n; i++ {
+		j := d.next + i
+		if j >= n {
+			j -= n
+		}
+		if best < 0 || d.ready[j].inflight < d.ready[best].inflight {
+			best = j
+			if d.ready[j].inflight == 0 {
+				break // nothing beats an idle worker
+			}
+		}
+	}
+	d.next = best + 1
+	return d.ready[best]
 }
 
 // enqueue appends wt to the queue; false when the queue is full.

@@ -1,6 +1,8 @@
 // Package appserver is tandem's application server: the gunicorn half. It
 // supervises pools of pre-forked Python WSGI workers and serves each
-// request on a worker that is actually free.
+// request on a worker that is actually free; and pools of any program that
+// speaks HTTP (`command ARG...;`: uvicorn, a Node server), each worker told
+// where to listen by $TANDEM_SOCKET or $PORT.
 //
 // # What it owns
 //
@@ -18,9 +20,19 @@
 // their limits (timeout, max_requests, max_lifetime, max_memory) and
 // scales; exit.go gives every exit a typed reason that is logged with the
 // exit code or signal. Processes are started behind the launcher/process
-// seam (spawn.go, zygote.go), which tests replace with fakes. proxy.go is
-// the request path; the wire format is in package wire and
+// seam (spawn.go, zygote.go, command.go), which tests replace with fakes.
+// proxy.go is the request path; the wire format is in package wire and
 // docs/protocol.md.
+//
+// Command workers (`command ARG...;`) share all of this — state machine,
+// supervision, exit reasons, generations, scaling, shutdown — and differ
+// in three places: commandLauncher (command.go) execs the program in its
+// own process group and waits until its socket or port accepts a
+// connection; dispatch (concurrent.go) lets a busy command worker take
+// more requests, picking the one with the fewest in flight; and the
+// request path (command_proxy.go) is an HTTP reverse proxy that streams
+// both ways, answers 504 past `timeout` without killing the worker, and
+// sends a request whose connection was refused to another worker.
 //
 // Left to others: parsing the config (conf), routing a request to a pool
 // and error pages (edge), wiring SIGHUP/SIGTTIN/SIGTTOU (cmd/tandem), the
@@ -68,4 +80,15 @@
 //     spreads memory recycling.
 //   - Import failures exit with code 3 and stop respawning for that
 //     generation; the pool answers 503 until a reload fixes the code.
+//   - A command worker that exits (or does not listen within 30 s) before
+//     any worker of its generation was ever ready fails the generation
+//     like an import error; afterwards the same is a crash, respawned with
+//     backoff.
+//   - max_memory of a command worker is the RSS of the process tandem
+//     started, not of its children.
+//   - $PORT is a port that was free when tandem picked it. Another
+//     process may bind it first; the worker then fails to start (and is
+//     respawned with another port), but until its exit is seen, the
+//     readiness probe and requests may reach that other process. Prefer
+//     $TANDEM_SOCKET.
 package appserver

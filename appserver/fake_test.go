@@ -61,6 +61,7 @@ func (p *fakeProc) signals() []syscall.Signal {
 }
 
 type fakeLauncher struct {
+	app      *conf.App // a command app gets HTTP workers (that nothing listens for)
 	mu       sync.Mutex
 	bootErr  error
 	spawnErr error
@@ -85,6 +86,11 @@ func (l *fakeLauncher) spawn(ctx context.Context, id int) (spawned, error) {
 	defer l.mu.Unlock()
 	if l.spawnErr != nil {
 		return spawned{}, l.spawnErr
+	}
+	if l.app != nil && len(l.app.Command) > 0 {
+		p := newFakeProc(10000 + id)
+		l.procs[id] = p
+		return spawned{http: newBackend(target{"unix", "/nonexistent/tandem-fake.sock"}, l.app, zap.NewNop(), id), proc: p}, nil
 	}
 	ours, theirs, err := socketpair()
 	if err != nil {
@@ -129,7 +135,7 @@ func newRig(t *testing.T, app *conf.App) *arbiterRig {
 	}
 	r.app = checked[0]
 	r.a = newArbiter("fake", zap.New(core), func(gen int, app *conf.App) launcher {
-		l := &fakeLauncher{procs: make(map[int]*fakeProc), bootErr: r.bootErr}
+		l := &fakeLauncher{app: app, procs: make(map[int]*fakeProc), bootErr: r.bootErr}
 		r.gens = append(r.gens, l)
 		return l
 	})

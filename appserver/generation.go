@@ -22,6 +22,11 @@ type generation struct {
 	reply    chan error // the Start/Reload call waiting for it; nil once answered
 }
 
+// concurrent reports a generation of command workers, each of which
+// serves many requests at once (dispatch: fewest in flight, see
+// concurrent.go).
+func (g *generation) concurrent() bool { return len(g.app.Command) > 0 }
+
 func (a *arbiter) startGen(app *conf.App, reply chan error) {
 	if a.stopping {
 		reply <- ErrUnavailable
@@ -90,6 +95,7 @@ func (a *arbiter) switchTo(g *generation, now time.Time) {
 	a.base = baseWorkers(app)
 	a.want = a.base
 	a.disp.limit, a.disp.timeout = app.Queue, app.QueueTimeout
+	a.httpWorkers.Store(g.concurrent())
 	a.streak, a.spawnAfter = 0, time.Time{}
 	if old != nil {
 		old.retired = true
@@ -105,8 +111,12 @@ func (a *arbiter) switchTo(g *generation, now time.Time) {
 			a.offer(w, now)
 		}
 	}
+	kind := zap.Bool("preload", app.Preload)
+	if g.concurrent() {
+		kind = zap.Strings("command", app.Command)
+	}
 	a.log.Info("app generation serving", zap.String("app", a.name), zap.Int("generation", g.id),
-		zap.Int("workers", a.want), zap.Bool("preload", app.Preload))
+		zap.Int("workers", a.want), kind)
 	a.answer(g, nil)
 }
 

@@ -15,8 +15,9 @@ import (
 // themselves, under the arbiter's mu, with the arbiter's own code:
 //
 //   - acquire runs arbiter.acquire: an idle worker is leased at once
-//     (Idle → Busy), else the request joins the FIFO queue, or is refused
-//     exactly as before (queue full, pool unavailable).
+//     (Idle → Busy; a command worker may also be leased while Busy, see
+//     concurrent.go), else the request joins the FIFO queue, or is
+//     refused exactly as before (queue full, pool unavailable).
 //   - release runs arbiter.release only when it cannot decide anything:
 //     the request ended cleanly, the worker is still Busy (the supervisor
 //     did not mark it Draining), it was not reaped, no recycling limit is
@@ -112,7 +113,7 @@ func (p *Pool) release(w *worker, out outcome) {
 // reusable reports whether releasing w with out only puts it back in
 // service, so a request goroutine may do it (see above). mu held.
 func (a *arbiter) reusable(w *worker, out outcome, now time.Time) bool {
-	if out != outcomeOK || a.stopping || w.state != Busy || !w.leased || w.exit != nil || w.timedOut.Load() {
+	if out != outcomeOK || a.stopping || w.state != Busy || !w.leased() || w.exit != nil || w.timedOut.Load() {
 		return false
 	}
 	_, hit := a.limitHit(w, w.requests+1, now) // release counts this request first

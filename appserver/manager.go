@@ -77,11 +77,17 @@ func checkApps(apps []*conf.App) ([]*conf.App, error) {
 			return nil, fmt.Errorf("app %s defined twice", a.Name)
 		}
 		seen[a.Name] = true
-		if a.WSGI == "" {
-			return nil, fmt.Errorf("app %s: only `wsgi MODULE:CALLABLE;` apps are supported so far", a.Name)
+		switch {
+		case a.WSGI != "" && len(a.Command) > 0:
+			return nil, fmt.Errorf("app %s: wsgi and command exclude each other", a.Name)
+		case len(a.Command) > 0 && a.Command[0] == "":
+			return nil, fmt.Errorf("app %s: command without a program", a.Name)
+		case a.WSGI == "" && len(a.Command) == 0:
+			return nil, fmt.Errorf("app %s: only `wsgi MODULE:CALLABLE;` and `command ARG...;` apps are supported so far", a.Name)
 		}
 		c := *a
 		c.Env = append([]conf.EnvVar(nil), a.Env...)
+		c.Command = append([]string(nil), a.Command...)
 		withDefaults(&c)
 		if c.MinWorkers > c.MaxWorkers {
 			return nil, fmt.Errorf("app %s: min_workers %d > max_workers %d", a.Name, c.MinWorkers, c.MaxWorkers)
@@ -184,7 +190,7 @@ func (m *Manager) prepare() error {
 		if err := writeFileAtomic(script, python.Script, 0o600); err != nil {
 			return fmt.Errorf("write worker script: %w", err)
 		}
-		m.launch = newOSLauncher(script, m.log)
+		m.launch = newOSLauncher(script, m.runtimeDir, m.log)
 	}
 	// Workers forked by a zygote are orphaned on purpose (double fork);
 	// as subreaper we inherit them and can wait for them.

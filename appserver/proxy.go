@@ -56,8 +56,17 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // 502 worker failed, 504 request timeout, 499 client gone. When the
 // response head was already sent and the worker failed, it aborts the
 // connection with http.ErrAbortHandler, the net/http way to tell the
-// client the body is incomplete.
+// client the body is incomplete. Python workers get the request over the
+// worker protocol (below); command workers over HTTP (command_proxy.go).
 func (p *Pool) Serve(w http.ResponseWriter, r *http.Request) int {
+	if p.running.Load() && p.a.httpWorkers.Load() {
+		return p.serveCommand(w, r)
+	}
+	return p.serveWire(w, r)
+}
+
+// serveWire serves r on a Python worker over the worker protocol.
+func (p *Pool) serveWire(w http.ResponseWriter, r *http.Request) int {
 	body, err := p.readBody(r)
 	if err != nil {
 		return p.bodyStatus(r, err)
@@ -66,6 +75,10 @@ func (p *Pool) Serve(w http.ResponseWriter, r *http.Request) int {
 	wk, err := p.acquire(r.Context())
 	if err != nil {
 		return p.unavailable(w, r, err)
+	}
+	if wk.http != nil {
+		// A reload switched the app to command workers meanwhile.
+		return p.proxySpooled(wk, w, r, body)
 	}
 	x := exchange{p: p, wk: wk, rw: w, r: r, body: body}
 	res := x.run()

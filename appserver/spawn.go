@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/tandem-server/tandem/appserver/wire"
 	"github.com/tandem-server/tandem/conf"
@@ -36,11 +37,26 @@ type process interface {
 	Wait() exitStatus
 }
 
-// spawned is a worker that has sent R.
+// spawned is a worker that is ready: a Python worker that has sent R
+// (conn and rd set), or a command worker that accepts connections (http
+// set).
 type spawned struct {
 	conn *net.UnixConn
 	rd   *wire.Reader // holds anything read past R
+	http *backend
 	proc process
+}
+
+// discard stops a worker that was started but will not be used.
+func (sp spawned) discard() {
+	if sp.conn != nil {
+		sp.conn.Close()
+	}
+	if sp.http != nil {
+		sp.http.closeIdle()
+	}
+	sp.proc.Signal(syscall.SIGKILL)
+	sp.proc.Wait()
 }
 
 // launcher starts the processes of one app generation.
@@ -48,8 +64,10 @@ type launcher interface {
 	// boot prepares the generation: with preload it starts the zygote and
 	// waits for r (ready) or i (import error, returned as *BootError).
 	boot(ctx context.Context) error
-	// spawn starts worker id and returns once it has sent R. An import
-	// failure is a *BootError, which stops respawning.
+	// spawn starts worker id and returns once it is ready (a Python
+	// worker has sent R; a command worker accepts connections). An import
+	// failure, or a command that never got ready, is a *BootError, which
+	// stops respawning.
 	spawn(ctx context.Context, id int) (spawned, error)
 	// close stops the zygote, if any, and waits for it (bounded). Workers
 	// already forked are not touched: they are the arbiter's.
@@ -59,15 +77,26 @@ type launcher interface {
 // launchFunc makes the launcher for generation gen of app.
 type launchFunc func(gen int, app *conf.App) launcher
 
-// BootError is an app that failed to import. Traceback is the Python
-// traceback as the worker printed it.
+// BootError is an app that failed to import, or a `command` app whose
+// first worker exited or timed out before it accepted connections.
+// Traceback is the Python traceback as the worker printed it (for a
+// command: why it was not ready and the last lines of its output).
 type BootError struct {
 	App       string
 	Traceback string
+
+	command bool // a command worker that never got ready, not an import
 }
 
 func (e *BootError) Error() string {
-	return fmt.Sprintf("app %s failed to import:\n%s", e.App, e.Traceback)
+	return fmt.Sprintf("app %s %s:\n%s", e.App, e.what(), e.Traceback)
+}
+
+func (e *BootError) what() string {
+	if e.command {
+		return "failed to start"
+	}
+	return "failed to import"
 }
 
 // spawnTimeout bounds a worker's start (import included, without preload):
@@ -76,18 +105,22 @@ const spawnTimeout = 60 * time.Second
 
 // osLauncherConfig is what real launchers share.
 type osLauncherConfig struct {
-	app    *conf.App
-	gen    int
-	script string // path of tandem_worker.py in the runtime dir
-	log    *zap.Logger
-	cred   *syscall.Credential // user/group to drop to; nil = keep ours
+	app        *conf.App
+	gen        int
+	script     string // path of tandem_worker.py in the runtime dir
+	runtimeDir string // private dir for command workers' sockets
+	log        *zap.Logger
+	cred       *syscall.Credential // user/group to drop to; nil = keep ours
 }
 
 // newOSLauncher is the production launchFunc.
-func newOSLauncher(script string, log *zap.Logger) launchFunc {
+func newOSLauncher(script, runtimeDir string, log *zap.Logger) launchFunc {
 	return func(gen int, app *conf.App) launcher {
-		c := osLauncherConfig{app: app, gen: gen, script: script, log: log}
-		if app.Preload {
+		c := osLauncherConfig{app: app, gen: gen, script: script, runtimeDir: runtimeDir, log: log}
+		switch {
+		case len(app.Command) > 0:
+			return &commandLauncher{cfg: c}
+		case app.Preload:
 			return &zygoteLauncher{cfg: c}
 		}
 		return &freshLauncher{cfg: c}
@@ -260,18 +293,24 @@ type stderrLog struct {
 const tailMax = 64 << 10
 
 // startStderr makes a pipe whose write end goes to the child; lines read
-// from it are logged with fields until every writer has closed it.
+// from it are logged at error level with fields until every writer has
+// closed it.
 func startStderr(log *zap.Logger, fields ...zap.Field) (*os.File, *stderrLog, error) {
+	return startOutput(log, zapcore.ErrorLevel, fields...)
+}
+
+// startOutput is startStderr logging at level.
+func startOutput(log *zap.Logger, level zapcore.Level, fields ...zap.Field) (*os.File, *stderrLog, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return nil, nil, fmt.Errorf("stderr pipe: %w", err)
+		return nil, nil, fmt.Errorf("output pipe: %w", err)
 	}
 	s := &stderrLog{done: make(chan struct{})}
-	go s.copy(pr, log, fields)
+	go s.copy(pr, log, level, fields)
 	return pw, s, nil
 }
 
-func (s *stderrLog) copy(r io.ReadCloser, log *zap.Logger, fields []zap.Field) {
+func (s *stderrLog) copy(r io.ReadCloser, log *zap.Logger, level zapcore.Level, fields []zap.Field) {
 	defer close(s.done)
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 16<<10)
@@ -288,7 +327,9 @@ func (s *stderrLog) copy(r io.ReadCloser, log *zap.Logger, fields []zap.Field) {
 			if n := len(text); n > 0 && text[n-1] == '\n' {
 				text = text[:n-1]
 			}
-			log.Error(text, fields...)
+			if ce := log.Check(level, text); ce != nil {
+				ce.Write(fields...)
+			}
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return
@@ -357,5 +398,6 @@ func (l *freshLauncher) spawn(ctx context.Context, id int) (spawned, error) {
 var (
 	_ launcher = (*freshLauncher)(nil)
 	_ launcher = (*zygoteLauncher)(nil)
+	_ launcher = (*commandLauncher)(nil)
 	_ process  = (*osProcess)(nil)
 )

@@ -29,7 +29,9 @@ func (a *arbiter) supervise(now time.Time) {
 // streamed response to a slow client rather than reading the worker).
 func (a *arbiter) enforceDeadlines(now time.Time) {
 	for _, w := range a.workers {
-		if w.leased && !w.timedOut.Load() && now.Sub(w.leasedAt) > w.gen.app.Timeout+backstopSlack {
+		// Command workers serve requests concurrently: one slow request
+		// is answered 504 by Serve, never a reason to kill the worker.
+		if w.http == nil && w.leased() && !w.timedOut.Load() && now.Sub(w.leasedAt) > w.gen.app.Timeout+backstopSlack {
 			a.markTimeout(w, now)
 		}
 		if !w.killAt.IsZero() && !now.Before(w.killAt) && w.exit == nil {
@@ -46,6 +48,7 @@ func (a *arbiter) markTimeout(w *worker, now time.Time) {
 		return
 	}
 	if w.state == Busy {
+		a.undispatch(w)
 		w.setState(Draining)
 	}
 	w.reason = RequestTimeout
@@ -148,8 +151,8 @@ func (a *arbiter) autoscale(now time.Time) {
 		return
 	}
 	a.queueSince = time.Time{}
-	if a.want > a.base && len(a.disp.idle) > 0 &&
-		now.Sub(a.disp.idle[0].idleAt) >= idleShrinkAfter && now.Sub(a.lastScale) >= idleShrinkAfter {
+	if w := a.longestIdle(); a.want > a.base && w != nil &&
+		now.Sub(w.idleAt) >= idleShrinkAfter && now.Sub(a.lastScale) >= idleShrinkAfter {
 		a.want--
 		a.lastScale = now
 		a.log.Info("idle: removing a worker", zap.String("app", a.name), zap.Int("workers", a.want))

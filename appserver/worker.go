@@ -19,16 +19,18 @@ const (
 	// Starting: spawned, its R (ready) frame not yet received.
 	// Exits: Idle when R arrives; Exited when the spawn fails.
 	Starting State = iota
-	// Idle: ready, on the idle list (or, for a generation not yet switched
-	// to, waiting for the switch). Exits: Busy when dispatched; Draining
+	// Idle: ready, no request in flight; on the idle list (a command
+	// worker: the ready list; for a generation not yet switched to, on
+	// neither until the switch). Exits: Busy when dispatched; Draining
 	// when retired (scale-down, recycling, reload, shutdown); Exited when
 	// the process dies.
 	Idle
-	// Busy: serving exactly one request. Exits: Idle when the request
-	// ends; Draining when marked for retirement (it retires as soon as the
-	// request ends) or when the request broke; Exited is not direct: a
-	// busy worker that dies is first marked Draining, because the request
-	// goroutine still holds its connection.
+	// Busy: serving requests: exactly one for a Python worker, one or
+	// more for a command worker (see inflight). Exits: Idle when the
+	// (last) request ends; Draining when marked for retirement (it retires
+	// as soon as its requests end) or when a request broke; Exited is not
+	// direct: a busy worker that dies is first marked Draining, because
+	// request goroutines still hold it.
 	Busy
 	// Draining: will never be dispatched again; it gets SIGTERM once it is
 	// not serving a request, SIGKILL past its deadline. Exits: Exited once
@@ -74,10 +76,12 @@ func canMove(from, to State) bool {
 // Ownership: every field except conn, snd, rd, wr, stream and timedOut is
 // touched only under the arbiter's mu: by the arbiter goroutine, or by the
 // hand-off fast path (handoff.go), which only leases and gives back. While
-// the worker is leased for a request (leased == true), the request
+// a Python worker is leased for a request (inflight == 1), the request
 // goroutine alone uses conn, snd, rd, wr and stream; the lease and release,
 // made under mu, order the accesses. timedOut is atomic because the
-// arbiter sets it while a request goroutine may read it.
+// arbiter sets it while a request goroutine may read it. A command worker
+// (http != nil) has no conn: any number of request goroutines use its
+// backend at once, which is safe for concurrent use.
 type worker struct {
 	id    int
 	gen   *generation
@@ -92,8 +96,11 @@ type worker struct {
 	wr     *wire.Writer
 	stream uint32
 
-	leased   bool      // a request goroutine holds it (Busy, or Draining before release)
-	leasedAt time.Time // when the current request was dispatched
+	// http is a command worker's HTTP endpoint; nil for a Python worker.
+	http *backend
+
+	inflight int       // requests holding it (Busy, or Draining before release); ≤ 1 for Python
+	leasedAt time.Time // when the latest request was dispatched
 	readyAt  time.Time // when R arrived
 	idleAt   time.Time // when it last became idle, for idle shrinking
 	requests int       // requests served
@@ -121,6 +128,9 @@ func (w *worker) setState(to State) error {
 	w.state = to
 	return nil
 }
+
+// leased reports whether a request goroutine holds the worker.
+func (w *worker) leased() bool { return w.inflight > 0 }
 
 // live reports whether the worker counts toward the pool's size: it is or
 // will soon be able to serve.
