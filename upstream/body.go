@@ -169,6 +169,7 @@ type respBody struct {
 	start    time.Time
 	reading  atomic.Int64 // while in Read: ns since start of the Read's start, plus 1; else 0
 	timedOut atomic.Bool
+	eof      atomic.Bool // a Read returned io.EOF: the whole body is in
 
 	mu     sync.Mutex // guards timer and closed
 	timer  *time.Timer
@@ -187,6 +188,9 @@ func (rb *respBody) Read(p []byte) (int, error) {
 	rb.reading.Store(int64(time.Since(rb.start)) + 1)
 	n, err := rb.rc.Read(p)
 	rb.reading.Store(0)
+	if err == io.EOF {
+		rb.eof.Store(true)
+	}
 	if err != nil && err != io.EOF && rb.timedOut.Load() {
 		err = fmt.Errorf("%s: %w (no data for %v)", rb.c.b.url, errReadTimeout, rb.idle)
 	}

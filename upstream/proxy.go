@@ -274,10 +274,31 @@ func causeOf(err error) string {
 
 // trackingWriter notes whether the response has started, so an error
 // after that point is not reported as a status to write. Unwrap keeps
-// Flush and the rest reachable through http.ResponseController.
+// the rest of the ResponseWriter reachable through
+// http.ResponseController.
+//
+// It also decides which of ReverseProxy's flushes reach the client.
+// ReverseProxy flushes the head on its own and then after every write of
+// a streamed (chunked) body; for a small response that arrived whole, that
+// is three writes to the client where one does. So a flush is skipped when
+// the body is known to be complete (the end follows at once) and when
+// nothing of the body has been written yet (the head goes out with the
+// first bytes), except for Server-Sent Events, whose clients wait for the
+// head. Streams still reach the client chunk by chunk.
 type trackingWriter struct {
 	http.ResponseWriter
-	wrote bool
+	wrote     bool
+	wroteBody bool
+	body      *respBody // the answering attempt's body; nil before a response
+	sse       bool      // the response is text/event-stream
+}
+
+// FlushError is what http.ResponseController.Flush calls.
+func (t *trackingWriter) FlushError() error {
+	if t.body != nil && !t.sse && (!t.wroteBody || t.body.eof.Load()) {
+		return nil
+	}
+	return http.NewResponseController(t.ResponseWriter).Flush()
 }
 
 func (t *trackingWriter) WriteHeader(code int) {
@@ -289,6 +310,7 @@ func (t *trackingWriter) WriteHeader(code int) {
 
 func (t *trackingWriter) Write(p []byte) (int, error) {
 	t.wrote = true
+	t.wroteBody = true
 	return t.ResponseWriter.Write(p)
 }
 

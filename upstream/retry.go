@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -182,7 +183,10 @@ func (ex *exchange) attempt(req *http.Request, b *backend) (*http.Response, erro
 			return resp, nil
 		}
 	}
-	resp.Body = newRespBody(resp.Body, c, g.cfg.ReadTimeout)
+	rb := newRespBody(resp.Body, c, g.cfg.ReadTimeout)
+	resp.Body = rb
+	c.ex.tw.body = rb
+	c.ex.tw.sse = strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	return resp, nil
 }
 

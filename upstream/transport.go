@@ -38,7 +38,7 @@ type transport struct {
 func newTransport(ep endpoint, cfg *Config, tlsCfg *tls.Config) (transport, error) {
 	switch ep.scheme {
 	case "http", "unix":
-		return transport{rt: newHTTPTransport(ep, cfg, nil), scheme: "http", host: hostFor(ep), traced: true}, nil
+		return transport{rt: newH1Transport(ep, cfg), scheme: "http", host: hostFor(ep)}, nil
 	case "https":
 		return transport{rt: newHTTPTransport(ep, cfg, tlsCfg), scheme: "https", host: ep.addr, traced: true}, nil
 	case "uwsgi", "uwsgi+unix":

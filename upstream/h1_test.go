@@ -1,0 +1,177 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// keepAliveServer answers every request on a connection with "conn N"
+// (N counts connections) and, after answering, optionally closes the
+// connection to play an app server whose keep-alive timeout expired.
+func keepAliveServer(t *testing.T, closeAfter bool) (url string, conns *atomic.Int64) {
+	conns = new(atomic.Int64)
+	url = rawServer(t, func(c net.Conn) {
+		id := conns.Add(1)
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			body, _ := io.ReadAll(req.Body)
+			reply := fmt.Sprintf("conn %d %s", id, body)
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(reply), reply)
+			if closeAfter {
+				return
+			}
+		}
+	})
+	return url, conns
+}
+
+func h1For(t *testing.T, url string) *h1Transport {
+	t.Helper()
+	ep, err := parseServerURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := withDefaults(Config{Servers: []Server{{URL: url}}, Keepalive: 4})
+	tr := newH1Transport(ep, &cfg)
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
+func roundTrip(t *testing.T, tr http.RoundTripper, url, method, body string) string {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url+"/", rd)
+	if body != "" {
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Requests in sequence share one kept-alive connection.
+func TestH1_ReusesConnection(t *testing.T) {
+	url, conns := keepAliveServer(t, false)
+	tr := h1For(t, url)
+	for i := range 5 {
+		if got := roundTrip(t, tr, url, "GET", ""); got != "conn 1 " {
+			t.Fatalf("request %d answered %q, want it on connection 1", i, got)
+		}
+	}
+	if conns.Load() != 1 {
+		t.Fatalf("%d connections for 5 sequential requests", conns.Load())
+	}
+}
+
+// A pooled connection the server has closed is not an error: the
+// request, body included, goes out again on a fresh connection.
+func TestH1_StalePooledConnectionIsRedialled(t *testing.T) {
+	url, _ := keepAliveServer(t, true)
+	tr := h1For(t, url)
+	if got := roundTrip(t, tr, url, "GET", ""); got != "conn 1 " {
+		t.Fatalf("first answer %q", got)
+	}
+	// The server closes after answering; the transport kept the
+	// connection (the reply did not say close). Wait for the close to
+	// have happened before reusing it.
+	waitFor(t, "server to close its side", 2*time.Second, func() bool {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		if len(tr.idle) != 1 {
+			return false
+		}
+		c := tr.idle[0].conn
+		c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		_, err := tr.idle[0].br.Peek(1)
+		c.SetReadDeadline(time.Time{})
+		return err == io.EOF
+	})
+	if got := roundTrip(t, tr, url, "POST", "payload"); got != "conn 2 payload" {
+		t.Fatalf("after a stale connection: %q, want the POST resent on conn 2", got)
+	}
+}
+
+// A server may answer before reading the whole body (413); the answer is
+// returned, not a write error, and the connection is not reused.
+func TestH1_EarlyAnswerWhileBodyIsSent(t *testing.T) {
+	url := rawServer(t, func(c net.Conn) {
+		readHead(c) // the head only; the body is left unread
+		io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
+	})
+	tr := h1For(t, url)
+	big := strings.Repeat("x", 8<<20) // more than the socket buffers hold
+	req, _ := http.NewRequest("POST", url+"/", strings.NewReader(big))
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("RoundTrip: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+	tr.mu.Lock()
+	idle := len(tr.idle)
+	tr.mu.Unlock()
+	if idle != 0 {
+		t.Fatal("a connection with an unsent body was pooled")
+	}
+}
+
+// 100 Continue is skipped; the final response is returned.
+func TestH1_SkipsInformational(t *testing.T) {
+	url := rawServer(t, func(c net.Conn) {
+		readHead(c)
+		io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	tr := h1For(t, url)
+	if got := roundTrip(t, tr, url, "GET", ""); got != "ok" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// Cancelling the request ends a wait for the head at once.
+func TestH1_CancelEndsWait(t *testing.T) {
+	url := rawServer(t, func(c net.Conn) {
+		readHead(c)
+		io.Copy(io.Discard, c) // never answers
+	})
+	tr := h1For(t, url)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/", nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := tr.RoundTrip(req)
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || ctx.Err() == nil {
+			t.Fatalf("err %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("RoundTrip did not return after cancel")
+	}
+}
