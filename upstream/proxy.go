@@ -74,9 +74,13 @@ func (g *Group) Handler(opts HandlerOptions) *Handler {
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:   h.rewrite,
 		Transport: retrier{},
-		// Flush every write: SSE, long polling and chunked streams must
-		// reach the client as the server sends them.
-		FlushInterval: -1,
+		// ReverseProxy flushes every write of a response without a
+		// length (chunked streams, long polling) and of Server-Sent
+		// Events on its own; trackingWriter.FlushError trims those
+		// flushes. A response with a Content-Length is not a stream and
+		// goes through net/http's buffer unflushed (0 here), without
+		// the per-response timer goroutine a flush interval starts.
+		FlushInterval: 0,
 		ErrorHandler:  h.handleError,
 		ErrorLog:      stdlog,
 		BufferPool:    newBufferPool(),
