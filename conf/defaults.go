@@ -40,6 +40,8 @@ const (
 	defaultReadTimeout      = 60 * time.Second
 	defaultKeepalive        = 32
 	defaultProxyBuffering   = true
+
+	defaultCGITimeout = 60 * time.Second
 )
 
 // defaultWorkers is gunicorn's rule of thumb, 2 × cores + 1.
@@ -82,9 +84,11 @@ func applyDefaults(cfg *Config, e env) {
 	for _, s := range cfg.Sites {
 		applySiteDefaults(s, cfg)
 		finishProxy(&s.Route, upstreams)
+		finishCGI(&s.Route)
 		for _, l := range s.Locations {
 			applyLocationDefaults(l, s)
 			finishProxy(&l.Route, upstreams)
+			finishCGI(&l.Route)
 		}
 	}
 }
@@ -201,13 +205,14 @@ func applySiteDefaults(s *Site, cfg *Config) {
 
 // applyLocationDefaults fills a location's unset fields from its
 // (already defaulted) site. The handler (static, try_files, return, app,
-// proxy) is inherited only as a whole and only when the location names no
-// handler and no directory of its own: a location that says `root` or
-// `alias` means "serve files from here", and a named location never
-// inherits one, so `try_files $uri @app` cannot loop into @app.
+// proxy, cgi) is inherited only as a whole and only when the location
+// names no handler and no directory of its own: a location that says
+// `root` or `alias` means "serve files from here", and a named location
+// never inherits one, so `try_files $uri @app` cannot loop into @app.
 // proxy_set_header and proxy_buffering are inherited like expires, field
 // by field, whichever proxy the location ends up with: a location's own
 // proxy_set_header lines replace the site's whole set, as error_page does.
+// cgi_timeout and cgi_env are inherited the same way.
 func applyLocationDefaults(l *Location, s *Site) {
 	if l.MaxBodyBytes < 0 {
 		l.MaxBodyBytes = s.MaxBodyBytes
@@ -237,6 +242,7 @@ func applyLocationDefaults(l *Location, s *Site) {
 		r.proxyOpts.headers = slices.Clone(sr.proxyOpts.headers)
 	}
 	r.proxyOpts.buffering = inheritBool(r.proxyOpts.buffering, sr.proxyOpts.buffering)
+	inheritCGIOpts(&r.cgiOpts, &sr.cgiOpts)
 	switch {
 	case hasHandler(r):
 	case ownDir || l.Kind == Named:
@@ -254,13 +260,17 @@ func applyLocationDefaults(l *Location, s *Site) {
 			p := *sr.Proxy // the upstream itself stays shared
 			r.Proxy = &p
 		}
+		if sr.CGI != nil {
+			c := *sr.CGI // finishCGI fills the location's own settings
+			r.CGI = &c
+		}
 	}
 }
 
 // hasHandler reports whether a block chose how to answer.
 func hasHandler(r *Route) bool {
 	return r.Static || len(r.TryFiles) > 0 || r.Return != nil || r.App != "" ||
-		r.Proxy != nil || r.UpstreamStatus
+		r.Proxy != nil || r.UpstreamStatus || r.CGI != nil
 }
 
 // finishProxy completes a route's proxy once its block is defaulted:

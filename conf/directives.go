@@ -128,6 +128,13 @@ func init() {
 		"upstream_status": {in: inLocation, min: 0, max: 0, build: buildUpstreamStatus,
 			hint: "give it a location of its own, e.g. location = /upstreams { upstream_status; }"},
 
+		// CGI (see build_cgi.go): cgi is a handler like proxy; cgi_timeout
+		// and cgi_env apply to the block's scripts and, at site level, to
+		// its locations' scripts.
+		"cgi":         {in: routeBlocks, min: 0, max: 0, build: buildCGI},
+		"cgi_timeout": {in: routeBlocks, min: 1, max: 1, build: buildCGITimeout},
+		"cgi_env":     {in: routeBlocks, min: 2, max: 2, repeat: true, build: buildCGIEnv},
+
 		// `upstream NAME { }` at top level: the servers `proxy NAME;` uses.
 		"upstream": {in: inMain, min: 1, max: 1, block: true, repeat: true, build: buildUpstream},
 

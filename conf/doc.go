@@ -58,10 +58,11 @@
 //     parsing.
 //   - Duration units are lower-case only: nginx reads "5M" as months.
 //   - A location inherits its site's handler (static, try_files, return,
-//     app, proxy) only when it names no handler and no root/alias of its
-//     own; named locations never inherit one, so "try_files $uri @app"
-//     cannot loop. proxy_set_header and proxy_buffering are inherited
-//     field by field instead, into whichever proxy the location has.
+//     app, proxy, cgi) only when it names no handler and no root/alias of
+//     its own; named locations never inherit one, so "try_files $uri @app"
+//     cannot loop. proxy_set_header and proxy_buffering (cgi_timeout and
+//     cgi_env) are inherited field by field instead, into whichever proxy
+//     (cgi) the location has.
 //   - One *Upstream is shared by every `proxy NAME;` of that NAME and by
 //     locations inheriting a site's proxy; run one backend group per
 //     pointer. `proxy NAME;` may come before `upstream NAME { }`.

@@ -69,6 +69,8 @@ func TestBrokenConf(t *testing.T) {
 		m + `44:24: no upstream named "apii"; did you mean "api"?`,
 		m + `45:37: proxy: upstream name "api" cannot be mixed with other targets; give one upstream name, or URLs only`,
 		m + `46:38: "static" conflicts with "proxy" at testdata/broken.conf:46:20; a block has one handler`,
+		m + `50:26: "cgi" needs a root or alias to find scripts in`,
+		m + `51:20: "cgi_timeout" has no effect without "cgi" in this location or inherited from its site`,
 		inc + `4:14: location path "static/" must start with "/" (or "@" for a named location)`,
 		inc + `5:41: a location cannot have both root (at testdata/broken.d/more.conf:5:27) and alias`,
 		inc + `6:20: error_page target "@gone" is not a named location in this site`,

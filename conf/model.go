@@ -225,9 +225,31 @@ type Route struct {
 	// UpstreamStatus: `upstream_status;` (locations only) answers with the
 	// JSON state of every upstream.
 	UpstreamStatus bool
+	// CGI: `cgi;` runs the script the request path names under the root
+	// or alias (RFC 3875); nil = not CGI. After loading its Timeout and
+	// Env hold the block's (else the site's) cgi_timeout and cgi_env.
+	CGI *CGI
 
 	pos       routePos
 	proxyOpts proxyOpts
+	cgiOpts   cgiOpts
+}
+
+// CGI is the `cgi;` handler of a route: a request runs the first regular
+// file along its path under the root or alias as a CGI/1.1 script, the
+// rest of the path being PATH_INFO. Only executable files run.
+type CGI struct {
+	// Pos is where `cgi` was written (the site's, for an inherited cgi).
+	Pos Pos
+	// Timeout is `cgi_timeout DURATION;` of the block, else of its site:
+	// how long a script may take to print its whole response head. Past
+	// it the script (its whole process group) is killed and the client
+	// gets 504. The body that follows has no limit of its own. Default 60s.
+	Timeout time.Duration
+	// Env is the `cgi_env KEY VALUE;` lines of the block, else of its
+	// site; nil = none. They are added to the script's environment and
+	// win over the variables tandem sets (PATH included).
+	Env []EnvVar
 }
 
 // Return is `return CODE [URL|TEXT];` or `redirect URL [CODE];`.

@@ -193,6 +193,7 @@ func validateSite(s *Site, refs refs, e env, errs *errList) {
 		hasDir := l.Route.pos.dirWritten || s.Route.pos.dirWritten
 		validateRoute(&l.Route, hasDir, named, refs, e, errs)
 	}
+	validateCGIOpts(s, errs)
 }
 
 func locationLabel(l *Location) string {
@@ -219,6 +220,9 @@ func validateRoute(r *Route, hasDir bool, named map[string]bool, refs refs, e en
 		}
 		if len(r.TryFiles) > 0 {
 			errs.add(r.TryFilesPos, "\"try_files\" needs a root or alias to look for files in")
+		}
+		if r.CGI != nil {
+			errs.add(r.CGI.Pos, "\"cgi\" needs a root or alias to find scripts in")
 		}
 	}
 	if len(r.TryFiles) > 0 {

@@ -27,8 +27,8 @@ type router struct {
 	// itself, since the two cannot be bound at once; as in nginx, the
 	// wildcard socket serves it, and covered finds its sites by the
 	// connection's local address.
-	sockets map[string]bool
-	covered map[string]map[netip.AddrPort]*hostTable
+	sockets   map[string]bool
+	covered   map[string]map[netip.AddrPort]*hostTable
 	upstreams *upstreamSet
 }
 
@@ -330,6 +330,9 @@ func buildLocation(s *site, sc *conf.Site, lc *conf.Location, d deps, ups *upstr
 		dir, strip = rc.Alias, lc.Path
 	}
 	if dir == "" {
+		if rc.CGI != nil {
+			return nil, fmt.Errorf("cgi needs a root or alias")
+		}
 		return l, nil
 	}
 	opts := static.Options{
@@ -349,6 +352,13 @@ func buildLocation(s *site, sc *conf.Site, lc *conf.Location, d deps, ups *upstr
 		return nil, err
 	}
 	l.files = h
+	if rc.CGI != nil {
+		c, err := newCGIHandler(rc.CGI, cgiOptions{files: h, dir: dir, strip: strip, follow: opts.FollowSymlinks, site: s.name, log: d.log})
+		if err != nil {
+			return nil, err
+		}
+		l.backend = c
+	}
 	return l, nil
 }
 
