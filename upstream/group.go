@@ -25,6 +25,10 @@ type Group struct {
 	choose      chooser
 	failStatus  statusSet
 	retryStatus statusSet
+	// needsLength: some server speaks uwsgi, whose packet announces the
+	// body's length up front, so a chunked body is spooled even with
+	// buffering off (as nginx does).
+	needsLength bool
 
 	// mu guards the health and balancing fields of every backend, rng
 	// and the scratch slices. Critical sections are a scan over the
@@ -95,6 +99,7 @@ func NewGroup(cfg Config, log *zap.Logger) (*Group, error) {
 			g.Close()
 			return nil, fmt.Errorf("upstream %s: server %s: %w", displayName(cfg.Name), s.URL, err)
 		}
+		g.needsLength = g.needsLength || ep.scheme == "uwsgi" || ep.scheme == "uwsgi+unix"
 		b := &backend{url: s.URL, weight: s.Weight, backup: s.Backup, tr: tr, hash: hashString(s.URL)}
 		g.backends = append(g.backends, b)
 		if b.backup {

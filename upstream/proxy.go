@@ -128,7 +128,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) int {
 	ex.trusted = h.isTrusted(ex.peer)
 	ex.keyHash, ex.hasKey = h.hashKey(r, ex)
 	if hasBody(r) {
-		if h.opts.Buffering {
+		if h.opts.Buffering || (r.ContentLength < 0 && h.g.needsLength) {
 			sp, err := readSpool(r.Body, r.ContentLength, h.opts.SpoolDir)
 			if err != nil {
 				return h.bodyStatus(r, err)
