@@ -181,10 +181,10 @@ func TestCommand_ServesAcrossWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := io.ReadAll(resp.Body)
+	got, rerr := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !bytes.Equal(got, payload) {
-		t.Fatalf("POST = %d, %d bytes back of %d", resp.StatusCode, len(got), len(payload))
+		t.Fatalf("POST = %d, %d bytes back of %d (read error: %v)\nlog: %v", resp.StatusCode, len(got), len(payload), rerr, h.logs.All())
 	}
 
 	req, _ := http.NewRequest("GET", h.srv.URL+"/headers", nil)
