@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"reflect"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -13,39 +15,112 @@ import (
 )
 
 // upstreamSet holds the upstream groups one router uses: every named
-// `upstream` block and every inline `proxy URL...;`. The groups live as
-// long as the router (their health checks stop in router.close), so a
-// reload starts new groups with fresh health state.
+// `upstream` block and every inline `proxy URL...;`. Groups come from the
+// server's groupRegistry, so a reload that leaves an upstream unchanged
+// keeps its group running: health marks, active checks and idle
+// connections survive it.
 type upstreamSet struct {
-	log    *zap.Logger
-	groups map[*conf.Upstream]*upstream.Group
+	log      *zap.Logger
+	registry *groupRegistry
+	groups   map[*conf.Upstream]*upstream.Group
 	// order is config order, for the status endpoint.
 	order []*upstream.Group
 }
 
-func newUpstreamSet(log *zap.Logger) *upstreamSet {
+func newUpstreamSet(log *zap.Logger, registry *groupRegistry) *upstreamSet {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &upstreamSet{log: log, groups: make(map[*conf.Upstream]*upstream.Group)}
+	if registry == nil {
+		registry = newGroupRegistry()
+	}
+	return &upstreamSet{log: log, registry: registry, groups: make(map[*conf.Upstream]*upstream.Group)}
 }
 
-// group returns the running group for u, starting it on first use.
+// group returns the running group for u, taking it from the registry on
+// first use.
 func (us *upstreamSet) group(u *conf.Upstream, label string) (*upstream.Group, error) {
 	if g := us.groups[u]; g != nil {
 		return g, nil
 	}
-	name := u.Name
-	if name == "" {
-		name = label
+	key, name := "upstream "+u.Name, u.Name
+	if u.Inline {
+		// An inline proxy is known by where it is written.
+		key, name = "inline "+label, label
 	}
-	g, err := upstream.NewGroup(upstreamConfig(name, u), us.log.Named("upstream"))
+	g, err := us.registry.acquire(key, upstreamConfig(name, u), us.log.Named("upstream"))
 	if err != nil {
 		return nil, err // NewGroup names the upstream
 	}
 	us.groups[u] = g
 	us.order = append(us.order, g)
 	return g, nil
+}
+
+// groupRegistry counts the routers using each upstream group, keyed by
+// name, and stops a group when the last router using it is closed.
+type groupRegistry struct {
+	mu      sync.Mutex
+	current map[string]*groupEntry // the newest group for each key
+	refs    map[*upstream.Group]int
+}
+
+type groupEntry struct {
+	cfg   upstream.Config
+	group *upstream.Group
+}
+
+func newGroupRegistry() *groupRegistry {
+	return &groupRegistry{current: make(map[string]*groupEntry), refs: make(map[*upstream.Group]int)}
+}
+
+// acquire returns the running group for key when its config is
+// unchanged, else starts a new one (the old keeps serving the routers
+// that hold it until they are closed).
+func (gr *groupRegistry) acquire(key string, cfg upstream.Config, log *zap.Logger) (*upstream.Group, error) {
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	if e := gr.current[key]; e != nil && reflect.DeepEqual(e.cfg, cfg) {
+		gr.refs[e.group]++
+		return e.group, nil
+	}
+	g, err := upstream.NewGroup(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	gr.current[key] = &groupEntry{cfg: cfg, group: g}
+	gr.refs[g] = 1
+	return g, nil
+}
+
+// holders counts the router holds on all groups (for tests).
+func (gr *groupRegistry) holders() int {
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	n := 0
+	for _, r := range gr.refs {
+		n += r
+	}
+	return n
+}
+
+// release drops one router's hold on g and stops it after the last.
+func (gr *groupRegistry) release(g *upstream.Group) {
+	gr.mu.Lock()
+	gr.refs[g]--
+	last := gr.refs[g] <= 0
+	if last {
+		delete(gr.refs, g)
+		for key, e := range gr.current {
+			if e.group == g {
+				delete(gr.current, key)
+			}
+		}
+	}
+	gr.mu.Unlock()
+	if last {
+		g.Close()
+	}
 }
 
 func upstreamConfig(name string, u *conf.Upstream) upstream.Config {
@@ -91,10 +166,11 @@ func (us *upstreamSet) handler(p *conf.Proxy, trusted []netip.Prefix, label stri
 	return g.Handler(opts), nil
 }
 
-// close stops every group's health checks and idle connections.
+// close releases the router's groups; the registry stops those no other
+// router uses.
 func (us *upstreamSet) close() {
 	for _, g := range us.order {
-		g.Close()
+		us.registry.release(g)
 	}
 }
 

@@ -7,9 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tandem-server/tandem/conf"
+	"github.com/tandem-server/tandem/upstream"
 )
 
 // startEdge parses config, starts its listeners and returns the first
@@ -130,5 +134,94 @@ site _ {
 	}
 	if len(doc.Upstreams) != 1 || !strings.Contains(body, backend.Listener.Addr().String()) {
 		t.Fatalf("status does not list the upstream and its server:\n%s", body)
+	}
+}
+
+// A reload that leaves an upstream block unchanged keeps its group, so a
+// server marked down stays down; a changed block starts afresh.
+func TestProxy_ReloadKeepsUnchangedUpstreamState(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(backend.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	config := func(failTimeout string) string {
+		return `
+upstream api {
+    server http://` + dead + `;
+    server http://` + backend.Listener.Addr().String() + `;
+    fail_timeout ` + failTimeout + `;
+}
+shutdown_timeout 10ms;
+site _ {
+    listen 127.0.0.1:0;
+    location / { proxy api; }
+    location = /status { upstream_status; }
+}`
+	}
+	s, dir := newTestServer(t, config("1h"), nil)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(t.Context()) })
+	addr := s.Addrs()[0]
+	deadIsUp := func() bool {
+		_, body := fetch(t, "http://"+addr+"/status", nil)
+		var doc struct {
+			Upstreams []upstream.GroupStatus `json:"upstreams"`
+		}
+		if err := json.Unmarshal([]byte(body), &doc); err != nil || len(doc.Upstreams) != 1 {
+			t.Fatalf("status %q: %v", body, err)
+		}
+		for _, sv := range doc.Upstreams[0].Servers {
+			if strings.Contains(sv.URL, dead) {
+				return sv.Up
+			}
+		}
+		t.Fatalf("no %s in %s", dead, body)
+		return false
+	}
+	// Round robin reaches the dead server within two requests; the
+	// refused connection is retried on the live one and marks it down.
+	for range 2 {
+		if resp, _ := fetch(t, "http://"+addr+"/", nil); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if deadIsUp() {
+		t.Fatal("the refused server is not marked down")
+	}
+	reload := func(cfgText string) {
+		t.Helper()
+		cfg, err := conf.Parse(filepath.Join(dir, "t.conf"), []byte(cfgText))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Reload(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload(config("1h"))
+	if deadIsUp() {
+		t.Fatal("an unchanged upstream lost its health state on reload")
+	}
+	// The old router is released after shutdown_timeout; the group it
+	// shared must keep running for the new one.
+	deadline := time.Now().Add(5 * time.Second)
+	for s.groups.holders() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the old router never released the shared group (%d holders)", s.groups.holders())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if resp, _ := fetch(t, "http://"+addr+"/", nil); resp.StatusCode != 200 || deadIsUp() {
+		t.Fatalf("after the old router closed: status %d, dead server up %v", resp.StatusCode, deadIsUp())
+	}
+	reload(config("30m"))
+	if !deadIsUp() {
+		t.Fatal("a changed upstream kept the old group")
 	}
 }

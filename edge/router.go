@@ -59,10 +59,13 @@ type deps struct {
 	logs  *LogFiles
 	apps  func(name string) (AppHandler, bool)
 	log   *zap.Logger
+	// groups shares upstream groups between routers; nil gives every
+	// router its own.
+	groups *groupRegistry
 }
 
 func buildRouter(cfg *conf.Config, d deps) (*router, error) {
-	rt := &router{byAddr: make(map[string]*hostTable), upstreams: newUpstreamSet(d.log)}
+	rt := &router{byAddr: make(map[string]*hostTable), upstreams: newUpstreamSet(d.log, d.groups)}
 	access := make(map[string]*accessLog)
 	for _, sc := range cfg.Sites {
 		s, err := buildSite(cfg, sc, d, access, rt.upstreams)

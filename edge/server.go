@@ -25,6 +25,9 @@ type Server struct {
 	logs  *LogFiles
 	files *static.Cache
 	apps  func(name string) (AppHandler, bool)
+	// groups keeps upstream groups (and their health state) running
+	// across reloads that leave them unchanged.
+	groups *groupRegistry
 
 	router atomic.Pointer[router]
 
@@ -67,6 +70,7 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 		logs:      opts.Logs,
 		files:     opts.FileCache,
 		apps:      opts.Apps,
+		groups:    newGroupRegistry(),
 		listeners: make(map[string]*listener),
 		limits:    cfg.Limits,
 	}
@@ -79,7 +83,7 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 	if s.files == nil {
 		s.files = static.NewCache(static.CacheConfig{})
 	}
-	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log})
+	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log, groups: s.groups})
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +184,7 @@ func (s *Server) httpServer(addr string, lim conf.Limits) *http.Server {
 // Listener-wide limits (timeouts, max_header_size, max_connections) apply to
 // newly opened addresses; the error log warns when a reload changes them.
 func (s *Server) Reload(cfg *conf.Config) error {
-	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log})
+	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log, groups: s.groups})
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
