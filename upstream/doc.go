@@ -6,12 +6,16 @@
 // # Design
 //
 // A Group (NewGroup) is one `upstream` block, or the servers of one
-// inline `proxy` directive. Each server gets its own transport (for
-// HTTP, a net/http.Transport whose idle pool is that server's keep-alive
-// pool, sized by Keepalive), so per-server settings and pools never mix.
-// The transport is chosen by URL scheme in one switch (newTransport);
-// uwsgi servers are refused until the upstream/uwsgi transport is wired
-// there.
+// inline `proxy` directive. Each server gets its own transport, so
+// per-server settings and keep-alive pools (sized by Keepalive) never
+// mix. The transport is chosen by URL scheme in one switch
+// (newTransport): http:// and unix: use h1Transport, tandem's HTTP/1.1
+// client, which runs a whole exchange on the caller's goroutine with the
+// standard library's request writer and response parser (net/http's
+// Transport spends three goroutines per connection, which against app
+// servers that close every connection, like gunicorn's sync workers,
+// cost more than the proxying); https:// uses net/http's Transport (TLS,
+// HTTP/2); uwsgi:// and uwsgi+unix: use upstream/uwsgi.
 //
 // A Handler (Group.Handler) is one proxy location: the group plus the
 // location's header rules, body buffering and trusted proxies. It is a
