@@ -17,6 +17,7 @@ import (
 type accessLog struct {
 	log  *zap.Logger
 	json bool
+	path string // held open in LogFiles until the router is closed
 }
 
 func newAccessLog(files *LogFiles, path, format string) (*accessLog, error) {
@@ -33,13 +34,13 @@ func newAccessLog(files *LogFiles, path, format string) (*accessLog, error) {
 			EncodeLevel: nil,
 		}
 		core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), w, zapcore.InfoLevel)
-		return &accessLog{log: zap.New(core), json: true}, nil
+		return &accessLog{log: zap.New(core), json: true, path: path}, nil
 	}
 	// Only the message: the combined line is built by hand so it matches
 	// nginx byte for byte and existing log parsers keep working.
 	enc := zapcore.EncoderConfig{MessageKey: "m", LineEnding: zapcore.DefaultLineEnding}
 	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), w, zapcore.InfoLevel)
-	return &accessLog{log: zap.New(core)}, nil
+	return &accessLog{log: zap.New(core), path: path}, nil
 }
 
 var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}

@@ -24,6 +24,7 @@ func NewLogFiles() *LogFiles {
 }
 
 // Writer returns a writer for path; "stderr" (or "") is standard error.
+// Each call holds the file open until a matching Release.
 func (l *LogFiles) Writer(path string) (zapcore.WriteSyncer, error) {
 	if path == "" || path == "stderr" {
 		return zapcore.Lock(os.Stderr), nil
@@ -31,14 +32,38 @@ func (l *LogFiles) Writer(path string) (zapcore.WriteSyncer, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if f, ok := l.files[path]; ok {
+		f.refs++
 		return f, nil
 	}
-	f := &reopenFile{path: path}
+	f := &reopenFile{path: path, refs: 1}
 	if err := f.Reopen(); err != nil {
 		return nil, err
 	}
 	l.files[path] = f
 	return f, nil
+}
+
+// Release drops one Writer's hold on path and closes the file after the
+// last, so a log that a reload removed from the config is not kept open
+// (and a rotated file's space is freed).
+func (l *LogFiles) Release(path string) {
+	if path == "" || path == "stderr" {
+		return
+	}
+	l.mu.Lock()
+	f, ok := l.files[path]
+	if ok {
+		f.refs--
+		if f.refs > 0 {
+			ok = false
+		} else {
+			delete(l.files, path)
+		}
+	}
+	l.mu.Unlock()
+	if ok {
+		_ = f.Close()
+	}
 }
 
 // Reopen reopens every file; it returns the first error but tries them all,
@@ -73,6 +98,7 @@ func (l *LogFiles) Close() error {
 // descriptor while writers keep using it.
 type reopenFile struct {
 	path string
+	refs int // Writer calls not yet released; guarded by LogFiles.mu
 	mu   sync.Mutex
 	f    *os.File // guarded by mu
 }

@@ -30,6 +30,10 @@ type router struct {
 	sockets   map[string]bool
 	covered   map[string]map[netip.AddrPort]*hostTable
 	upstreams *upstreamSet
+	// logs and accessLogs: the access log files this router holds open,
+	// released in close.
+	logs       *LogFiles
+	accessLogs []*accessLog
 }
 
 // hostTable picks a site on one listen address by the Host header.
@@ -70,7 +74,7 @@ func buildRouter(cfg *conf.Config, d deps) (*router, error) {
 	for _, sc := range cfg.Sites {
 		s, err := buildSite(cfg, sc, d, access, rt.upstreams)
 		if err != nil {
-			rt.upstreams.close()
+			rt.releaseShared(d.logs, access)
 			return nil, fmt.Errorf("site %s: %w", strings.Join(sc.Names, " "), err)
 		}
 		for _, l := range sc.Listen {
@@ -83,7 +87,20 @@ func buildRouter(cfg *conf.Config, d deps) (*router, error) {
 		})
 	}
 	rt.planSockets()
+	rt.logs = d.logs
+	for _, a := range access {
+		rt.accessLogs = append(rt.accessLogs, a)
+	}
 	return rt, nil
+}
+
+// releaseShared gives back what a router build took from the server's
+// shared sets (upstream groups, access log files) when the build fails.
+func (rt *router) releaseShared(logs *LogFiles, access map[string]*accessLog) {
+	rt.upstreams.close()
+	for _, a := range access {
+		logs.Release(a.path)
+	}
 }
 
 // planSockets decides which addresses to bind and which a wildcard serves.
@@ -130,6 +147,9 @@ func (rt *router) wildcardFor(ap netip.AddrPort) string {
 func (rt *router) close() {
 	if rt.upstreams != nil {
 		rt.upstreams.close()
+	}
+	for _, a := range rt.accessLogs {
+		rt.logs.Release(a.path)
 	}
 	seen := make(map[*site]bool)
 	for _, t := range rt.byAddr {
