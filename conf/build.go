@@ -265,20 +265,18 @@ func buildSite(b *builder, _ *scope, n *node) {
 	sc.site, sc.route = s, &s.Route
 	b.buildBlock(sc, n.Block)
 	s.listenWritten = sc.written["listen"]
+	finishSiteTLS(b, s, sc)
 	s.Route.pos.dirWritten = sc.written["root"]
 	b.cfg.Sites = append(b.cfg.Sites, s)
 }
 
-// buildListen reads `listen ADDR... [default|default_server];`.
+// buildListen reads `listen ADDR... [default|default_server] [http];`;
+// the flags, in either order, apply to every address of the line.
 func buildListen(b *builder, sc *scope, n *node) {
-	args := n.Args
-	def := false
-	if last := args[len(args)-1].Value; last == "default" || last == "default_server" {
-		def, args = true, args[:len(args)-1]
-		if len(args) == 0 {
-			b.errs.add(n.Pos, "%q needs an address before %q", n.Name, last)
-			return
-		}
+	args, def, plain := splitListenFlags(n.Args)
+	if len(args) == 0 {
+		b.errs.add(n.Pos, "%q needs an address before %q", n.Name, n.Args[0].Value)
+		return
 	}
 	for _, a := range args {
 		addr, err := normalizeListen(a.Value)
@@ -286,8 +284,24 @@ func buildListen(b *builder, sc *scope, n *node) {
 			b.errs.add(a.Pos, "%v", err)
 			continue
 		}
-		sc.site.Listen = append(sc.site.Listen, Listen{Pos: a.Pos, Addr: addr, Default: def})
+		sc.site.Listen = append(sc.site.Listen, Listen{Pos: a.Pos, Addr: addr, Default: def, HTTP: plain})
 	}
+}
+
+// splitListenFlags takes the trailing flags off a listen line.
+func splitListenFlags(args []arg) (addrs []arg, def, plain bool) {
+	for len(args) > 0 {
+		switch v := args[len(args)-1].Value; {
+		case (v == "default" || v == "default_server") && !def:
+			def = true
+		case v == "http" && !plain:
+			plain = true
+		default:
+			return args, def, plain
+		}
+		args = args[:len(args)-1]
+	}
+	return args, def, plain
 }
 
 // buildLocation reads `location [=] PATH { }` and `location @NAME { }`.

@@ -50,6 +50,30 @@ func defaultWorkers() int { return 2*runtime.NumCPU() + 1 }
 func defaultIndex() []string         { return []string{"index.html"} }
 func defaultPrecompressed() []string { return []string{"zstd", "br", "gzip"} }
 
+// DefaultStateDir is where tandem keeps state that outlives a run (the
+// internal CA and its certificates): /var/lib/tandem for root; otherwise
+// $XDG_STATE_HOME/tandem when that is set, else ~/.local/state/tandem
+// (the XDG base directory rules), else tandem-state in the working
+// directory, made absolute.
+func DefaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/tandem"
+	}
+	if dir := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(dir) {
+		return filepath.Join(dir, "tandem")
+	}
+	if home, err := os.UserHomeDir(); err == nil && filepath.IsAbs(home) {
+		return filepath.Join(home, ".local", "state", "tandem")
+	}
+	if abs, err := filepath.Abs("tandem-state"); err == nil {
+		return abs
+	}
+	return "tandem-state"
+}
+
+// DefaultTLSStorage is tls_storage's default: "tls" under DefaultStateDir.
+func DefaultTLSStorage() string { return filepath.Join(DefaultStateDir(), "tls") }
+
 // DefaultPIDFile is where the pid file goes without pid_file: /run/tandem.pid
 // for root; otherwise $XDG_RUNTIME_DIR/tandem.pid when that is set (stable
 // no matter where tandem is started from); otherwise tandem.pid in the
@@ -105,6 +129,9 @@ func applyMainDefaults(cfg *Config) {
 	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = defaultShutdownTimeout
+	}
+	if cfg.TLSStorage == "" {
+		cfg.TLSStorage = DefaultTLSStorage()
 	}
 	applyLimitsDefaults(&cfg.Limits)
 }
@@ -183,6 +210,9 @@ func applySiteDefaults(s *Site, cfg *Config) {
 	}
 	if s.TrustedProxies == nil {
 		s.TrustedProxies = slices.Clone(cfg.TrustedProxies)
+	}
+	if !s.httpRedirectSet {
+		s.HTTPRedirect = true
 	}
 	r := &s.Route
 	if r.Index == nil {

@@ -91,6 +91,7 @@ func init() {
 		"write_timeout":    {in: inMain, min: 1, max: 1, build: buildWriteTimeout},
 		"max_header_size":  {in: inMain, min: 1, max: 1, build: buildMaxHeaderSize},
 		"max_connections":  {in: inMain, min: 1, max: 1, build: buildMaxConnections},
+		"tls_storage":      {in: inMain, min: 1, max: 1, build: buildTLSStorage},
 
 		// main and site
 		"access_log":      {in: inMain | inSite, min: 1, max: 2, build: buildAccessLog},
@@ -103,6 +104,12 @@ func init() {
 		"listen": {in: inSite, min: 1, max: -1, repeat: true, build: buildListen},
 		"location": {in: inSite, min: 1, max: 2, block: true, repeat: true, build: buildLocation,
 			hint: "nested locations are not supported; move it up into the site block"},
+
+		// TLS (see build_tls.go): how a site serves HTTPS, per site.
+		"tls":           {in: inSite, min: 1, max: 2, build: buildTLS},
+		"tls_client_ca": {in: inSite, min: 1, max: 1, build: buildTLSClientCA},
+		"hsts":          {in: inSite, min: 1, max: 3, build: buildHSTS},
+		"http_redirect": {in: inSite, min: 1, max: 1, build: buildHTTPRedirect},
 
 		// site and location: how a request is handled
 		"root":            {in: routeBlocks, min: 1, max: 1, build: buildRoot},

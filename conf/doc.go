@@ -2,9 +2,10 @@
 // (with FILE:LINE:COL positions), include expansion, the typed model that
 // the rest of tandem reads (Config, Site, Location, Route, Limits, App,
 // Upstream, Proxy), the defaults, and validation. It does no I/O beyond
-// reading config files and tls_ca files, globbing includes and checking
-// that root/alias directories and python executables are usable;
-// opening listeners, log files and pid files is left to cmd/tandem and edge.
+// reading config files and certificate files (tls_ca, tls, tls_client_ca),
+// globbing includes and checking that root/alias directories and python
+// executables are usable; opening listeners, log files and pid files, and
+// the internal CA in tls_storage, are left to cmd/tandem and edge.
 //
 // # Entry points
 //
@@ -45,7 +46,8 @@
 // # Pitfalls
 //
 //   - Relative paths in root, alias, pid_file, error_log, access_log, chdir,
-//     tls_ca and python (when it contains "/") resolve against the directory of
+//     tls_ca, tls certificate and key files, tls_client_ca, tls_storage
+//     and python (when it contains "/") resolve against the directory of
 //     the file they are written in, the same rule as include. A snippet
 //     included from two places means the same thing in both. An app's
 //     chdir defaults to that directory too.

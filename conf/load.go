@@ -9,7 +9,7 @@ import (
 )
 
 // env is the package's only contact with the file system: reading config
-// files and tls_ca files, globbing includes, checking that roots are
+// files and certificate files (tls_ca, tls, tls_client_ca), globbing includes, checking that roots are
 // readable directories and that python executables exist. Tests and the fuzzer swap it for an
 // in-memory one.
 type env struct {

@@ -53,6 +53,12 @@ type Config struct {
 	// Route.Proxy.
 	Upstreams []*Upstream
 
+	// TLSStorage is `tls_storage DIR;` the directory where tandem keeps
+	// the internal CA (`tls internal`) and the certificates it issues,
+	// created with mode 0700 when missing. Default: "tls" under the state
+	// directory (see DefaultStateDir). Always absolute after loading.
+	TLSStorage string
+
 	// TrustedProxies is `trusted_proxies CIDR...;` (repeatable) at top
 	// level: the peers whose X-Forwarded-For and related forwarding
 	// headers a proxy handler believes. `private` stands for loopback, RFC 1918 and ULA
@@ -134,10 +140,66 @@ type Site struct {
 	// else global; nil when neither is set).
 	TrustedProxies []netip.Prefix
 
+	// TLS is the site's `tls` directive (with its tls_client_ca); nil for
+	// a plain HTTP site. A TLS site without listen gets ":443" and ":80".
+	TLS *SiteTLS
+	// HSTS is `hsts DURATION [include_subdomains] [preload];` sent on the
+	// site's TLS responses; nil = no Strict-Transport-Security header.
+	HSTS *HSTS
+	// HTTPRedirect is `http_redirect on|off;` whether the plain HTTP
+	// addresses of a TLS site (port 80, or marked `http` in listen)
+	// answer with a 308 redirect to HTTPS (on, the default) or serve the
+	// site itself in plain HTTP (off). Meaningless without TLS.
+	HTTPRedirect bool
+
 	// namePos holds the position of each entry of Names.
 	namePos []Pos
 	// listenWritten is set when a listen directive appeared, valid or not.
 	listenWritten bool
+	// tlsWritten is set when tls appeared, valid or not, so the
+	// directives that need it do not add a second error.
+	tlsWritten      bool
+	httpRedirectSet bool
+	httpRedirectPos Pos
+	// clientCA is tls_client_ca, kept here until the block is read
+	// because it may come before tls.
+	clientCA    string
+	clientCAPos Pos
+}
+
+// SiteTLS is how a site serves TLS: `tls CERT_FILE KEY_FILE;` (files
+// given) or `tls internal;` (a certificate from tandem's own CA).
+// `tls auto EMAIL;` (ACME) is reserved and reported as not supported yet.
+type SiteTLS struct {
+	Pos Pos
+	// Internal is `tls internal;`: tandem issues the site a certificate
+	// for all its names from the local CA kept in Config.TLSStorage.
+	Internal bool
+	// CertFile and KeyFile are `tls CERT_FILE KEY_FILE;` PEM files (the
+	// certificate file may hold the chain after the leaf). They are read
+	// at start and at every reload, so renewed files take effect on
+	// SIGHUP.
+	CertFile string
+	KeyFile  string
+	// ClientCA is `tls_client_ca FILE;` a PEM bundle of CAs: clients must
+	// present a certificate that chains to one of them (mutual TLS). ""
+	// = no client certificates asked. All TLS sites on an address must
+	// agree on it.
+	ClientCA string
+
+	certPos, keyPos Pos
+}
+
+// HSTS is `hsts DURATION [include_subdomains] [preload];`.
+type HSTS struct {
+	Pos Pos
+	// MaxAge is how long browsers must use HTTPS only; 0 tells them to
+	// forget an earlier policy.
+	MaxAge            time.Duration
+	IncludeSubdomains bool
+	// Preload asks for inclusion in browsers' preload lists; it needs
+	// IncludeSubdomains and a MaxAge of at least a year.
+	Preload bool
 }
 
 // Listen is one `listen ADDR [default];` address.
@@ -149,6 +211,14 @@ type Listen struct {
 	// Default marks this site as the listener's default (served for unknown
 	// Host headers). Without it, the first site listed on the address is.
 	Default bool
+	// HTTP is the `http` flag (`listen 8080 http;`): in a site with tls
+	// this address serves plain HTTP (the redirect to HTTPS, or the site
+	// itself with http_redirect off) instead of TLS. Port 80 is plain
+	// without it. Ignored in a site without tls.
+	HTTP bool
+	// TLS is set when the site serves TLS on this address: the site has
+	// tls, and the address is neither on port 80 nor marked http.
+	TLS bool
 }
 
 // LocationKind says how a location matches.

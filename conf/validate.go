@@ -20,9 +20,12 @@ func validate(cfg *Config, e env, errs *errList) {
 	}
 	names := map[string]Pos{}    // listen addr + "\x00" + site name -> first use
 	defaults := map[string]Pos{} // listen addr -> first default listen
+	uses := map[string]addrUse{} // listen addr -> first site on it
 	for _, s := range cfg.Sites {
 		validateListen(s, names, defaults, errs)
+		validateAddrTLS(s, uses, errs)
 		validateSite(s, refs, e, errs)
+		validateSiteTLS(s, e, errs)
 	}
 }
 
@@ -61,7 +64,7 @@ func validateUpstreams(ups []*Upstream, e env, errs *errList) map[string]bool {
 			first[u.Name] = u.pos.name
 		}
 		if u.TLSCA != "" {
-			checkCA(e, u.pos.tlsCA, u.TLSCA, errs)
+			checkCA(e, u.pos.tlsCA, "tls_ca", u.TLSCA, errs)
 		}
 	}
 	names := map[string]bool{}
@@ -71,12 +74,12 @@ func validateUpstreams(ups []*Upstream, e env, errs *errList) map[string]bool {
 	return names
 }
 
-// checkCA reports a tls_ca file that cannot be read or holds no PEM
-// certificate (a DER file or a key given by mistake), even for upstreams
-// without https servers, where it is ignored: a broken file is a mistake
-// either way.
-func checkCA(e env, pos Pos, path string, errs *errList) {
-	what := fmt.Sprintf("tls_ca %q", path)
+// checkCA reports a CA file (tls_ca, tls_client_ca) that cannot be read
+// or holds no PEM certificate (a DER file or a key given by mistake),
+// even for upstreams without https servers, where tls_ca is ignored: a
+// broken file is a mistake either way.
+func checkCA(e env, pos Pos, directive, path string, errs *errList) {
+	what := fmt.Sprintf("%s %q", directive, path)
 	data, err := e.readFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

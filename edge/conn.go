@@ -58,8 +58,12 @@ type edgeConn struct {
 	*net.TCPConn
 	sendTimeout time.Duration
 
-	// Write side: only the goroutine writing the response touches it.
-	wDeadline time.Time // the write deadline now armed
+	// Write side. Mostly the goroutine writing the response touches it,
+	// but under TLS, tls.Conn.Close sets write deadlines from whichever
+	// goroutine closes the connection (its close_notify alert), so it
+	// has its own lock; uncontended, it costs nanoseconds per write.
+	wmu       sync.Mutex
+	wDeadline time.Time // the write deadline now armed; guarded by wmu
 
 	mu      sync.Mutex // guards the read side: net/http's background read races SetReadDeadline
 	rWanted time.Time  // the read deadline net/http asked for; zero = none
@@ -123,6 +127,8 @@ func (c *edgeConn) refreshWrite() error {
 	if c.sendTimeout == 0 {
 		return nil
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	now := time.Now()
 	if c.wDeadline.Sub(now) > c.sendTimeout/2 {
 		return nil
@@ -142,6 +148,8 @@ func (c *edgeConn) Write(p []byte) (int, error) {
 // deadline after each response (it does so even without write_timeout).
 // A real deadline (write_timeout, Shutdown) replaces it.
 func (c *edgeConn) SetWriteDeadline(t time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	if t.IsZero() && c.sendTimeout != 0 && !c.wDeadline.IsZero() {
 		return nil
 	}

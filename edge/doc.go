@@ -11,9 +11,18 @@
 // Left to others: parsing and validating the config (conf), file serving
 // and path safety (static).
 //
+// TLS (tls.go, tlsca.go): each socket decides per accepted connection,
+// from the current router, whether the address serves TLS; certificates
+// (by SNI), client-certificate policy and protocol settings are the
+// router's per-address tls.Config, so they swap with the config. The
+// internal CA behind `tls internal` lives in tls_storage.
+//
 // Pitfalls: limits that net/http applies per listener (header, body, idle
 // and write timeouts, max_header_size, max_connections) are fixed when the
 // listener opens; a reload that changes them applies to new addresses only
 // and logs a warning. An access-log wrapper must keep io.ReaderFrom, or
-// large files lose the sendfile path.
+// large files lose the sendfile path. Under TLS the edgeConn stays beneath
+// the *tls.Conn, so its write-side state is locked: tls.Conn.Close writes
+// a close_notify alert (and sets write deadlines) from whichever
+// goroutine closes the connection.
 package edge

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -36,11 +37,16 @@ type router struct {
 	accessLogs []*accessLog
 }
 
-// hostTable picks a site on one listen address by the Host header.
+// hostTable picks a site on one listen address by the Host header (and
+// on a TLS address, a certificate by SNI with the same rules).
 type hostTable struct {
 	exact     map[string]*site
 	wildcards []wildcard // longest suffix first, so the most specific wins
 	def       *site
+	// tls is the address's TLS config; nil for a plain HTTP address.
+	tls *tls.Config
+	// clientCA is the tls_client_ca of the address's TLS sites.
+	clientCA string
 }
 
 type wildcard struct {
@@ -55,6 +61,15 @@ type site struct {
 	prefixes []*location // longest prefix first
 	named    map[string]*location
 	access   *accessLog // nil when the access log is off
+	// cert is a TLS site's certificate; nil for plain sites.
+	cert certSource
+	// hsts is the Strict-Transport-Security value sent on TLS requests;
+	// "" for none.
+	hsts string
+	// redirect, when set, answers every request instead of the
+	// locations: the HTTPS redirect a TLS site serves on its plain HTTP
+	// addresses.
+	redirect http.Handler
 }
 
 // deps are the shared, long-lived things a router is built with.
@@ -66,25 +81,33 @@ type deps struct {
 	// groups shares upstream groups between routers; nil gives every
 	// router its own.
 	groups *groupRegistry
+	// bound returns the address a configured address is bound to (the
+	// real port for port 0), or "" when it is not bound.
+	bound func(addr string) string
 }
 
 func buildRouter(cfg *conf.Config, d deps) (*router, error) {
 	rt := &router{byAddr: make(map[string]*hostTable), upstreams: newUpstreamSet(d.log, d.groups)}
 	access := make(map[string]*accessLog)
+	tb := &tlsBuild{storage: cfg.TLSStorage, log: d.log}
 	for _, sc := range cfg.Sites {
 		s, err := buildSite(cfg, sc, d, access, rt.upstreams)
+		if err == nil {
+			err = rt.addSite(sc, s, tb, d) // see tls.go
+		}
 		if err != nil {
 			rt.releaseShared(d.logs, access)
 			return nil, fmt.Errorf("site %s: %w", strings.Join(sc.Names, " "), err)
-		}
-		for _, l := range sc.Listen {
-			rt.add(l, sc.Names, s)
 		}
 	}
 	for _, t := range rt.byAddr {
 		sort.SliceStable(t.wildcards, func(i, j int) bool {
 			return len(t.wildcards[i].suffix) > len(t.wildcards[j].suffix)
 		})
+	}
+	if err := rt.finishTLS(tb); err != nil {
+		rt.releaseShared(d.logs, access)
+		return nil, err
 	}
 	rt.planSockets()
 	rt.logs = d.logs
@@ -189,7 +212,7 @@ func (s *site) locations() []*location {
 	return out
 }
 
-func (rt *router) add(l conf.Listen, names []string, s *site) {
+func (rt *router) add(l conf.Listen, names []string, s *site) *hostTable {
 	t := rt.byAddr[l.Addr]
 	if t == nil {
 		t = &hostTable{exact: make(map[string]*site)}
@@ -211,27 +234,42 @@ func (rt *router) add(l conf.Listen, names []string, s *site) {
 			}
 		}
 	}
+	return t
 }
 
 // site returns the site for a request r that arrived on the socket bound
 // for addr, chosen by the local address (for specific addresses a wildcard
 // serves) and then by the Host header.
 func (rt *router) site(addr string, r *http.Request) *site {
+	la, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	t := rt.tableFor(addr, la)
+	if t == nil {
+		return nil
+	}
+	return t.lookup(normalHost(r.Host))
+}
+
+// tableFor returns the host table for a connection to local on the
+// socket bound for addr: the table of the specific address a wildcard
+// socket covers, else addr's own; nil when addr left the config.
+func (rt *router) tableFor(addr string, local net.Addr) *hostTable {
 	t := rt.byAddr[addr]
 	if t == nil {
 		return nil
 	}
-	if c := rt.covered[addr]; c != nil {
-		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-			if ap, err := netip.ParseAddrPort(la.String()); err == nil {
-				if ct := c[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]; ct != nil {
-					t = ct
-				}
+	if c := rt.covered[addr]; c != nil && local != nil {
+		if ap, err := netip.ParseAddrPort(local.String()); err == nil {
+			if ct := c[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]; ct != nil {
+				return ct
 			}
 		}
 	}
-	host := r.Host
-	h := normalHost(host)
+	return t
+}
+
+// lookup picks a site by normalized host name: exact, then the longest
+// wildcard, then the default.
+func (t *hostTable) lookup(h string) *site {
 	if s, ok := t.exact[h]; ok {
 		return s
 	}
@@ -408,6 +446,14 @@ func (s *site) serve(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		defer s.access.record(r, rec, start)
 		w = rec
+	}
+	if s.redirect != nil {
+		s.redirect.ServeHTTP(w, r)
+		return
+	}
+	if s.hsts != "" && r.TLS != nil {
+		// Only over TLS: RFC 6797 §7.2 forbids it on plain HTTP.
+		w.Header().Set("Strict-Transport-Security", s.hsts)
 	}
 	s.dispatch(w, r, r.URL.Path, reqState{})
 }

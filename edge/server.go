@@ -30,6 +30,9 @@ type Server struct {
 	groups *groupRegistry
 
 	router atomic.Pointer[router]
+	// bound maps each listening configured address to the address its
+	// socket got (the real port for port 0), for HTTPS redirects.
+	bound sync.Map
 
 	mu        sync.Mutex
 	listeners map[string]*listener // by address; guarded by mu
@@ -83,7 +86,7 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 	if s.files == nil {
 		s.files = static.NewCache(static.CacheConfig{})
 	}
-	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log, groups: s.groups})
+	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log, groups: s.groups, bound: s.boundAddr})
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +146,7 @@ func (s *Server) openLocked(rt *router, lim conf.Limits) ([]*listener, error) {
 		if lim.MaxConnections > 0 {
 			ln = netutil.LimitListener(ln, lim.MaxConnections)
 		}
+		ln = newModeListener(ln, s, addr) // TLS or plain per connection (tls.go)
 		opened = append(opened, &listener{addr: addr, ln: ln, srv: s.httpServer(addr, lim), done: make(chan struct{})})
 	}
 	return opened, nil
@@ -150,6 +154,7 @@ func (s *Server) openLocked(rt *router, lim conf.Limits) ([]*listener, error) {
 
 func (s *Server) serveLocked(l *listener) {
 	s.listeners[l.addr] = l
+	s.bound.Store(l.addr, l.ln.Addr().String())
 	s.log.Info("listening", zap.String("addr", l.ln.Addr().String()))
 	go func() {
 		defer close(l.done)
@@ -170,7 +175,18 @@ func (s *Server) httpServer(addr string, lim conf.Limits) *http.Server {
 		IdleTimeout:    lim.IdleTimeout,
 		MaxHeaderBytes: int(lim.MaxHeaderBytes),
 		ErrorLog:       zap.NewStdLog(s.log.Named("http")),
+		// HTTP/2 is negotiated by ALPN on TLS connections only.
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: h2MaxConcurrentStreams},
 	}
+}
+
+// boundAddr returns the address the socket for the configured addr got,
+// or "" when none is open.
+func (s *Server) boundAddr(addr string) string {
+	if v, ok := s.bound.Load(addr); ok {
+		return v.(string)
+	}
+	return ""
 }
 
 // Reload swaps in cfg with no failed request: the new router is built
@@ -180,11 +196,15 @@ func (s *Server) httpServer(addr string, lim conf.Limits) *http.Server {
 // config shut down gracefully in the background, within the new config's
 // shutdown_timeout. Unchanged addresses keep
 // their sockets, so no connection is refused during the switch.
+// Certificates and each address's TLS settings belong to the router and
+// swap with it; whether a new connection is TLS is decided at accept from
+// the router then current, so a kept socket may change between plain
+// HTTP and TLS (open connections finish as they started).
 //
 // Listener-wide limits (timeouts, max_header_size, max_connections) apply to
 // newly opened addresses; the error log warns when a reload changes them.
 func (s *Server) Reload(cfg *conf.Config) error {
-	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log, groups: s.groups})
+	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log, groups: s.groups, bound: s.boundAddr})
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
@@ -212,6 +232,7 @@ func (s *Server) Reload(cfg *conf.Config) error {
 			continue
 		}
 		delete(s.listeners, addr)
+		s.bound.Delete(addr)
 		s.log.Info("closing listener no longer in config", zap.String("addr", addr))
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

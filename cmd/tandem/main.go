@@ -6,6 +6,7 @@
 //	tandem check -c FILE        validate a config, print every error
 //	tandem reload -c FILE       tell the running instance to reload
 //	tandem stop -c FILE         stop the running instance gracefully
+//	tandem ca [-c FILE]         print the local CA's root (tls internal)
 //	tandem version              print the version
 package main
 
@@ -34,6 +35,7 @@ func commands() []command {
 		{"check", "validate a config file and print every error as FILE:LINE:COL: message", cmdCheck},
 		{"reload", "ask the running instance (found through its pid file) to reload its config", cmdReload},
 		{"stop", "ask the running instance to stop gracefully and wait for it to exit", cmdStop},
+		{"ca", "print the root certificate of the local CA behind `tls internal` (created if missing) for trust stores", cmdCA},
 		{"version", "print the version", cmdVersion},
 	}
 }
