@@ -86,6 +86,12 @@ var nginxNames = map[string]string{
 	"proxy_pass":       "proxy",
 	"uwsgi_pass":       "proxy",
 	"set_real_ip_from": "trusted_proxies",
+	"gzip":             "compress",
+	"brotli":           "compress",
+	"zstd":             "compress",
+	"gzip_comp_level":  "compress_level",
+	"gzip_min_length":  "compress_min_length",
+	"gzip_types":       "compress_types",
 }
 
 func (b *builder) unknown(n *node) {

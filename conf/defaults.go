@@ -109,10 +109,12 @@ func applyDefaults(cfg *Config, e env) {
 		applySiteDefaults(s, cfg)
 		finishProxy(&s.Route, upstreams)
 		finishCGI(&s.Route)
+		finishCompress(&s.Route)
 		for _, l := range s.Locations {
 			applyLocationDefaults(l, s)
 			finishProxy(&l.Route, upstreams)
 			finishCGI(&l.Route)
+			finishCompress(&l.Route)
 		}
 	}
 }
@@ -242,7 +244,9 @@ func applySiteDefaults(s *Site, cfg *Config) {
 // proxy_set_header and proxy_buffering are inherited like expires, field
 // by field, whichever proxy the location ends up with: a location's own
 // proxy_set_header lines replace the site's whole set, as error_page does.
-// cgi_timeout and cgi_env are inherited the same way.
+// cgi_timeout and cgi_env are inherited the same way, and so are
+// compress, compress_min_length, compress_types and compress_level (per
+// algorithm), whatever the handler.
 func applyLocationDefaults(l *Location, s *Site) {
 	if l.MaxBodyBytes < 0 {
 		l.MaxBodyBytes = s.MaxBodyBytes
@@ -273,6 +277,7 @@ func applyLocationDefaults(l *Location, s *Site) {
 	}
 	r.proxyOpts.buffering = inheritBool(r.proxyOpts.buffering, sr.proxyOpts.buffering)
 	inheritCGIOpts(&r.cgiOpts, &sr.cgiOpts)
+	inheritCompressOpts(&r.compressOpts, &sr.compressOpts)
 	switch {
 	case hasHandler(r):
 	case ownDir || l.Kind == Named:

@@ -126,6 +126,14 @@ func init() {
 		"precompressed":   {in: routeBlocks, min: 1, max: -1, build: buildPrecompressed},
 		"error_page":      {in: routeBlocks, min: 2, max: -1, repeat: true, build: buildErrorPage},
 
+		// compression (see build_compress.go): compress turns it on; the
+		// other three apply to the block and, at site level, are defaults
+		// for its locations, each inherited on its own.
+		"compress":            {in: routeBlocks, min: 1, max: -1, build: buildCompress},
+		"compress_level":      {in: routeBlocks, min: 2, max: 2, repeat: true, build: buildCompressLevel},
+		"compress_min_length": {in: routeBlocks, min: 1, max: 1, build: buildCompressMinLength},
+		"compress_types":      {in: routeBlocks, min: 1, max: -1, build: buildCompressTypes},
+
 		// proxying (see build_upstream.go): proxy is a handler like app;
 		// proxy_set_header and proxy_buffering apply to the block's proxy
 		// and, at site level, to its locations' proxies.

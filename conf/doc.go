@@ -64,7 +64,12 @@
 //     its own; named locations never inherit one, so "try_files $uri @app"
 //     cannot loop. proxy_set_header and proxy_buffering (cgi_timeout and
 //     cgi_env) are inherited field by field instead, into whichever proxy
-//     (cgi) the location has.
+//     (cgi) the location has. compress, compress_min_length and
+//     compress_types are inherited one by one in every location, named
+//     ones included, and compress_level per algorithm.
+//   - conf checks compress values itself and does not import
+//     edge/compress; edge's TestCompress_ConfMatchesPackage keeps the
+//     level ranges, bounds and defaults of the two in step.
 //   - One *Upstream is shared by every `proxy NAME;` of that NAME and by
 //     locations inheriting a site's proxy; run one backend group per
 //     pointer. `proxy NAME;` may come before `upstream NAME { }`.

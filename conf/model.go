@@ -299,10 +299,44 @@ type Route struct {
 	// or alias (RFC 3875); nil = not CGI. After loading its Timeout and
 	// Env hold the block's (else the site's) cgi_timeout and cgi_env.
 	CGI *CGI
+	// Compress: `compress ALG...;` compresses responses on the fly
+	// (docs/compression.md); nil = off, the default. After loading it
+	// holds the block's (else the site's) compress_level,
+	// compress_min_length and compress_types, each inherited on its own.
+	Compress *Compress
 
-	pos       routePos
-	proxyOpts proxyOpts
-	cgiOpts   cgiOpts
+	pos          routePos
+	proxyOpts    proxyOpts
+	cgiOpts      cgiOpts
+	compressOpts compressOpts
+}
+
+// Compress is a route's on-the-fly response compression: `compress
+// ALG...;` with its settings resolved. The edge turns it into an
+// edge/compress Compressor wrapped around the location's handler.
+type Compress struct {
+	// Pos is where `compress` was written (the site's, for an inherited
+	// one).
+	Pos Pos
+	// Algorithms are the codings offered, in the server's preference
+	// order, which only breaks ties between codings the client weights
+	// equally: a non-empty subset of "zstd", "br" and "gzip".
+	Algorithms []string
+	// Levels is `compress_level ALG N;` for the offered algorithms that
+	// have one (the block's line, else the site's, per algorithm); an
+	// algorithm without an entry gets its default: gzip 5 (range 1-9),
+	// zstd 3 (1-22), br 4 (0-11). nil when none is set.
+	Levels map[string]int
+	// MinLength is `compress_min_length SIZE;` in bytes: the smallest body
+	// compressed; 0 compresses every non-empty body. Default 1k, at most
+	// 1m (bodies of unknown length are held back up to it).
+	MinLength int64
+	// Types is `compress_types TYPE...;` the media types compressed,
+	// lower-cased: exact ("application/json"), a whole top-level type
+	// ("text/*"), a structured-syntax suffix ("application/*+json"),
+	// "*/*", or "default" for the built-in list of text formats. Default
+	// ["default"].
+	Types []string
 }
 
 // CGI is the `cgi;` handler of a route: a request runs the first regular

@@ -197,6 +197,7 @@ func validateSite(s *Site, refs refs, e env, errs *errList) {
 		validateRoute(&l.Route, hasDir, named, refs, e, errs)
 	}
 	validateCGIOpts(s, errs)
+	validateCompressOpts(s, errs)
 }
 
 func locationLabel(l *Location) string {

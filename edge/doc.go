@@ -9,7 +9,13 @@
 // address, and survive reloads that keep the address.
 //
 // Left to others: parsing and validating the config (conf), file serving
-// and path safety (static).
+// and path safety (static), compressing responses (edge/compress).
+//
+// Compression (location.go): a location with `compress` wraps what it
+// writes itself in its Compressor, inside the access log; try_files
+// fallbacks and error_page targets are handed the unwrapped writer, so
+// the location that answers decides. A location without `compress` holds
+// no Compressor and wraps nothing.
 //
 // TLS (tls.go, tlsca.go): each socket decides per accepted connection,
 // from the current router, whether the address serves TLS; certificates
@@ -20,8 +26,9 @@
 // Pitfalls: limits that net/http applies per listener (header, body, idle
 // and write timeouts, max_header_size, max_connections) are fixed when the
 // listener opens; a reload that changes them applies to new addresses only
-// and logs a warning. An access-log wrapper must keep io.ReaderFrom, or
-// large files lose the sendfile path. Under TLS the edgeConn stays beneath
+// and logs a warning. An access-log wrapper (and anything else between
+// net/http and the handlers) must keep io.ReaderFrom, or large files lose
+// the sendfile path. Under TLS the edgeConn stays beneath
 // the *tls.Conn, so its write-side state is locked: tls.Conn.Close writes
 // a close_notify alert (and sets write deadlines) from whichever
 // goroutine closes the connection.

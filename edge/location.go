@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tandem-server/tandem/edge/compress"
 	"github.com/tandem-server/tandem/static"
 )
 
@@ -34,35 +35,71 @@ type location struct {
 	// backend is the app pool (`app NAME;`), the proxy (`proxy ...;`) or
 	// the upstream status page; nil for files, return and try_files only.
 	backend AppHandler
+	// compress compresses the responses this location writes itself; nil
+	// when compression is off, and then nothing is wrapped at all.
+	compress *compress.Compressor
 }
 
+// serve answers a request that reached this location, by path or by an
+// internal redirect.
+//
+// With compression on, the location's own responses (its handler's, and
+// its built-in error pages) go through its compressor. What it hands over
+// to another location (a try_files fallback, an error_page) gets the
+// writer as it came in, raw, so the location that writes the response
+// decides about compression, as in nginx, and nothing is compressed twice.
+// The compressor has seen nothing by then: a hand-over only happens before
+// anything was written.
 func (l *location) serve(w http.ResponseWriter, r *http.Request, path string, st reqState) {
 	if st.hops > maxInternalRedirects {
 		writeError(w, http.StatusInternalServerError)
 		return
 	}
-	if l.maxBody > 0 && r.ContentLength > l.maxBody {
-		l.fail(w, r, path, http.StatusRequestEntityTooLarge, st)
+	if l.compress == nil {
+		l.respond(w, w, r, path, st)
 		return
 	}
-	if l.maxBody > 0 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, l.maxBody)
+	l.compress.Wrap(&compressed{l: l, raw: w, path: path, st: st}).ServeHTTP(w, r)
+}
+
+// compressed is one request's serve inside the location's compressor.
+type compressed struct {
+	l    *location
+	raw  http.ResponseWriter
+	path string
+	st   reqState
+}
+
+func (c *compressed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.l.respond(w, c.raw, r, c.path, c.st)
+}
+
+// respond runs the location's handler, writing to w, and answers a
+// status it left unwritten through error_page; raw is the writer for
+// hand-overs to other locations (see serve).
+func (l *location) respond(w, raw http.ResponseWriter, r *http.Request, path string, st reqState) {
+	status := http.StatusRequestEntityTooLarge
+	if l.maxBody <= 0 || r.ContentLength <= l.maxBody {
+		if l.maxBody > 0 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(raw, r.Body, l.maxBody)
+		}
+		status = l.handle(w, raw, r, path, st)
 	}
-	if status := l.handle(w, r, path, st); status != 0 {
-		l.fail(w, r, path, status, st)
+	if status != 0 {
+		l.fail(w, raw, r, path, status, st)
 	}
 }
 
 // handle runs the location's handler and returns a status it did not
 // write (so error_page can take over), or 0 when the response is written.
-func (l *location) handle(w http.ResponseWriter, r *http.Request, path string, st reqState) int {
+func (l *location) handle(w, raw http.ResponseWriter, r *http.Request, path string, st reqState) int {
 	switch {
 	case l.ret != nil:
 		return l.ret.serve(w, r, path)
 	case l.backend != nil && l.tryFiles == nil:
 		return l.backend.Serve(w, r)
 	case l.tryFiles != nil:
-		return l.tryFilesServe(w, r, path, st)
+		return l.tryFilesServe(w, raw, r, path, st)
 	case l.files != nil:
 		return l.serveFile(w, r, path)
 	default:
@@ -80,8 +117,8 @@ func (l *location) serveFile(w http.ResponseWriter, r *http.Request, path string
 
 // tryFilesServe implements `try_files A B ... LAST`: the first of A, B...
 // that exists is served; otherwise LAST is a status (=404), a named
-// location (@app) or a URI to re-dispatch.
-func (l *location) tryFilesServe(w http.ResponseWriter, r *http.Request, path string, st reqState) int {
+// location (@app) or a URI to re-dispatch, which gets raw.
+func (l *location) tryFilesServe(w, raw http.ResponseWriter, r *http.Request, path string, st reqState) int {
 	n := len(l.tryFiles)
 	if l.files != nil {
 		for _, arg := range l.tryFiles[:n-1] {
@@ -106,19 +143,19 @@ func (l *location) tryFilesServe(w http.ResponseWriter, r *http.Request, path st
 		if named == nil {
 			return http.StatusInternalServerError
 		}
-		named.serve(w, r, path, st)
+		named.serve(raw, r, path, st)
 		return 0
 	default:
 		target := expandVars(last, r, path)
 		r2, p := internalRequest(r, target, false)
-		l.site.dispatch(w, r2, p, st)
+		l.site.dispatch(raw, r2, p, st)
 		return 0
 	}
 }
 
 // fail answers with status, through the location's error_page if one
-// matches.
-func (l *location) fail(w http.ResponseWriter, r *http.Request, path string, status int, st reqState) {
+// matches (which gets raw), else with the built-in page on w.
+func (l *location) fail(w, raw http.ResponseWriter, r *http.Request, path string, status int, st reqState) {
 	target, ok := l.errorPages[status]
 	if !ok || st.inErrorPage {
 		writeError(w, status)
@@ -128,14 +165,14 @@ func (l *location) fail(w http.ResponseWriter, r *http.Request, path string, sta
 	st.inErrorPage = true
 	if strings.HasPrefix(target, "@") {
 		if named := l.site.named[target]; named != nil {
-			named.serve(w, r, path, st)
+			named.serve(raw, r, path, st)
 			return
 		}
 		writeError(w, status)
 		return
 	}
 	r2, p := internalRequest(r, target, true)
-	l.site.dispatch(&statusWriter{ResponseWriter: w, code: status}, r2, p, st)
+	l.site.dispatch(&statusWriter{ResponseWriter: raw, code: status}, r2, p, st)
 }
 
 // internalRequest makes the request for an internal redirect to target.
@@ -249,3 +286,5 @@ func expandVars(s string, r *http.Request, path string) string {
 	}
 	return b.String()
 }
+
+var _ http.Handler = (*compressed)(nil)

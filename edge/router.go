@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tandem-server/tandem/conf"
+	"github.com/tandem-server/tandem/edge/compress"
 	"github.com/tandem-server/tandem/static"
 )
 
@@ -368,6 +369,13 @@ func buildLocation(s *site, sc *conf.Site, lc *conf.Location, d deps, ups *upstr
 		errorPages: rc.ErrorPages,
 		maxBody:    lc.MaxBodyBytes,
 	}
+	if rc.Compress != nil {
+		c, err := newCompressor(rc.Compress)
+		if err != nil {
+			return nil, err
+		}
+		l.compress = c
+	}
 	switch {
 	case rc.App != "":
 		var ok bool
@@ -424,6 +432,26 @@ func buildLocation(s *site, sc *conf.Site, lc *conf.Location, d deps, ups *upstr
 }
 
 func isOn(b *bool) bool { return b != nil && *b }
+
+// newCompressor builds a location's compressor. conf has checked every
+// value already; an error here means the two disagree, and is reported at
+// the compress line.
+func newCompressor(cc *conf.Compress) (*compress.Compressor, error) {
+	opts := compress.Options{
+		Algorithms: cc.Algorithms,
+		Levels:     cc.Levels,
+		MinLength:  cc.MinLength,
+		Types:      cc.Types,
+	}
+	if opts.MinLength == 0 {
+		opts.MinLength = -1 // conf's 0 is "every non-empty body"; the package's 0 is "default"
+	}
+	c, err := compress.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cc.Pos, err)
+	}
+	return c, nil
+}
 
 // match finds the location for a path: an exact match first, then the
 // longest prefix (nginx's order without regex locations).
