@@ -17,40 +17,26 @@ import (
 // it was told (CONTENT_LENGTH) and the bytes it then read.
 func uwsgiEcho(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				var head [4]byte
-				if _, err := io.ReadFull(c, head[:]); err != nil {
-					return
-				}
-				vars := make([]byte, binary.LittleEndian.Uint16(head[1:3]))
-				if _, err := io.ReadFull(c, vars); err != nil {
-					return
-				}
-				env, err := uwsgi.ParseVars(vars)
-				if err != nil {
-					return
-				}
-				n, _ := strconv.Atoi(env["CONTENT_LENGTH"])
-				body := make([]byte, n)
-				io.ReadFull(c, body)
-				reply := fmt.Sprintf("%d %s", n, body)
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(reply), reply)
-			}()
+	url := rawServer(t, func(c net.Conn) {
+		var head [4]byte
+		if _, err := io.ReadFull(c, head[:]); err != nil {
+			return
 		}
-	}()
-	return "uwsgi://" + ln.Addr().String()
+		vars := make([]byte, binary.LittleEndian.Uint16(head[1:3]))
+		if _, err := io.ReadFull(c, vars); err != nil {
+			return
+		}
+		env, err := uwsgi.ParseVars(vars)
+		if err != nil {
+			return
+		}
+		n, _ := strconv.Atoi(env["CONTENT_LENGTH"])
+		body := make([]byte, n)
+		io.ReadFull(c, body)
+		reply := fmt.Sprintf("%d %s", n, body)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(reply), reply)
+	})
+	return "uwsgi://" + strings.TrimPrefix(url, "http://")
 }
 
 // The uwsgi packet states the body's length up front, so a chunked body
