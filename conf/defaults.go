@@ -110,11 +110,13 @@ func applyDefaults(cfg *Config, e env) {
 		finishProxy(&s.Route, upstreams)
 		finishCGI(&s.Route)
 		finishCompress(&s.Route)
+		finishCache(&s.Route)
 		for _, l := range s.Locations {
 			applyLocationDefaults(l, s)
 			finishProxy(&l.Route, upstreams)
 			finishCGI(&l.Route)
 			finishCompress(&l.Route)
+			finishCache(&l.Route)
 		}
 	}
 }
@@ -278,6 +280,7 @@ func applyLocationDefaults(l *Location, s *Site) {
 	r.proxyOpts.buffering = inheritBool(r.proxyOpts.buffering, sr.proxyOpts.buffering)
 	inheritCGIOpts(&r.cgiOpts, &sr.cgiOpts)
 	inheritCompressOpts(&r.compressOpts, &sr.compressOpts)
+	inheritCacheOpts(&r.cacheOpts, &sr.cacheOpts)
 	switch {
 	case hasHandler(r):
 	case ownDir || l.Kind == Named:
@@ -305,7 +308,7 @@ func applyLocationDefaults(l *Location, s *Site) {
 // hasHandler reports whether a block chose how to answer.
 func hasHandler(r *Route) bool {
 	return r.Static || len(r.TryFiles) > 0 || r.Return != nil || r.App != "" ||
-		r.Proxy != nil || r.UpstreamStatus || r.CGI != nil
+		r.Proxy != nil || r.UpstreamStatus || r.CGI != nil || r.CachePurge
 }
 
 // finishProxy completes a route's proxy once its block is defaulted:

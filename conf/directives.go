@@ -16,12 +16,13 @@ const (
 	inLocation                       // inside location { }
 	inApp                            // inside app NAME { }
 	inUpstream                       // inside upstream NAME { }
+	inCache                          // inside the top-level cache { }
 )
 
 var blockNames = []struct {
 	k    blockKind
 	name string
-}{{inMain, "main"}, {inSite, "site"}, {inLocation, "location"}, {inApp, "app"}, {inUpstream, "upstream"}}
+}{{inMain, "main"}, {inSite, "site"}, {inLocation, "location"}, {inApp, "app"}, {inUpstream, "upstream"}, {inCache, "cache"}}
 
 func (k blockKind) String() string {
 	var parts []string
@@ -149,6 +150,20 @@ func init() {
 		"cgi":         {in: routeBlocks, min: 0, max: 0, build: buildCGI},
 		"cgi_timeout": {in: routeBlocks, min: 1, max: 1, build: buildCGITimeout},
 		"cgi_env":     {in: routeBlocks, min: 2, max: 2, repeat: true, build: buildCGIEnv},
+
+		// response cache (see build_cache.go): `cache { }` at top level
+		// configures the process's one store; `cache DURATION|on|off;` and
+		// cache_key in a site or location say whether and how it caches.
+		"cache": {in: inMain, min: 0, max: 0, block: true, build: buildCacheStore,
+			also: &directive{in: routeBlocks, min: 1, max: 1, build: buildCache}},
+		"cache_key": {in: routeBlocks, min: 1, max: 1, build: buildCacheKey},
+		"cache_purge": {in: inLocation, min: 0, max: 0, build: buildCachePurgeHandler,
+			hint: "give it a location of its own, e.g. location = /_tandem/purge { cache_purge; }"},
+		"max_size":       {in: inCache, min: 1, max: 1, build: buildCacheMaxSize},
+		"max_entry_size": {in: inCache, min: 1, max: 1, build: buildCacheMaxEntrySize},
+		"disk":           {in: inCache, min: 2, max: 2, build: buildCacheDisk},
+		"lock_timeout":   {in: inCache, min: 1, max: 1, build: buildCacheLockTimeout},
+		"purge":          {in: inCache, min: 1, max: -1, build: buildCachePurge},
 
 		// `upstream NAME { }` at top level: the servers `proxy NAME;` uses.
 		"upstream": {in: inMain, min: 1, max: 1, block: true, repeat: true, build: buildUpstream},

@@ -127,7 +127,7 @@ func TestDirectiveErrors(t *testing.T) {
 	cases := []struct{ name, src, want string }{
 		{"unknown with suggestion", site("rot /www;"), f + `4:1: unknown directive "rot"; did you mean "root"?`},
 		{"unknown without suggestion", site("frobnicate;"), f + `4:1: unknown directive "frobnicate"`},
-		{"unknown future directive", site("cache_purge on;"), f + `4:1: unknown directive "cache_purge"`},
+		{"unknown future directive", site("rate_limit on;"), f + `4:1: unknown directive "rate_limit"`},
 		{"wrong block", site("location / { listen 80; }"), f + `4:14: "listen" is not allowed in location; allowed in: site`},
 		{"main-only in site", site("pid_file x;"), f + `4:1: "pid_file" is not allowed in site; allowed in: main`},
 		{"site in site", site("site b { }"), f + `4:1: "site" is not allowed in site; allowed in: main`},

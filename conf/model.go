@@ -65,6 +65,10 @@ type Config struct {
 	// ranges; a bare address is a single-host prefix. Default none. Sites
 	// without their own list get a copy of this one.
 	TrustedProxies []netip.Prefix
+
+	// Cache is the top-level `cache { }` block (see CacheStore); nil
+	// when absent.
+	Cache *CacheStore
 }
 
 // LogTarget is a destination plus a level for the error log.
@@ -304,11 +308,20 @@ type Route struct {
 	// holds the block's (else the site's) compress_level,
 	// compress_min_length and compress_types, each inherited on its own.
 	Compress *Compress
+	// Cache: `cache DURATION|on|off;` keeps this block's responses in the
+	// process's response cache (docs/cache.md); nil = off, the default.
+	// After loading it holds the block's (else the site's) cache and
+	// cache_key, each inherited on its own.
+	Cache *Cache
+	// CachePurge: `cache_purge;` (locations only) serves the cache's
+	// purge endpoint (POST ?url=, ?tag=, ?all=1). It never caches.
+	CachePurge bool
 
 	pos          routePos
 	proxyOpts    proxyOpts
 	cgiOpts      cgiOpts
 	compressOpts compressOpts
+	cacheOpts    cacheOpts
 }
 
 // Compress is a route's on-the-fly response compression: `compress

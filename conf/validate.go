@@ -21,6 +21,7 @@ func validate(cfg *Config, e env, errs *errList) {
 	names := map[string]Pos{}    // listen addr + "\x00" + site name -> first use
 	defaults := map[string]Pos{} // listen addr -> first default listen
 	uses := map[string]addrUse{} // listen addr -> first site on it
+	validateCacheStore(cfg.Cache, errs)
 	for _, s := range cfg.Sites {
 		validateListen(s, names, defaults, errs)
 		validateAddrTLS(s, uses, errs)
@@ -198,6 +199,7 @@ func validateSite(s *Site, refs refs, e env, errs *errList) {
 	}
 	validateCGIOpts(s, errs)
 	validateCompressOpts(s, errs)
+	validateCacheOpts(s, errs)
 }
 
 func locationLabel(l *Location) string {

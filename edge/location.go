@@ -38,6 +38,9 @@ type location struct {
 	// compress compresses the responses this location writes itself; nil
 	// when compression is off, and then nothing is wrapped at all.
 	compress *compress.Compressor
+	// cache is the process cache wrapped around the location (see
+	// cachedLocation); nil when the location does not cache.
+	cache http.Handler
 }
 
 // serve answers a request that reached this location, by path or by an
@@ -50,11 +53,25 @@ type location struct {
 // decides about compression, as in nginx, and nothing is compressed twice.
 // The compressor has seen nothing by then: a hand-over only happens before
 // anything was written.
+//
+// With caching on, the cache wraps all of that: it stores the compressed
+// variants, and whatever the location answers for the URL, hand-overs
+// and error pages included, goes through it (a hand-over gets the cache's
+// writer as raw), so the cache sees every status the location answers.
 func (l *location) serve(w http.ResponseWriter, r *http.Request, path string, st reqState) {
 	if st.hops > maxInternalRedirects {
 		writeError(w, http.StatusInternalServerError)
 		return
 	}
+	if l.cache != nil {
+		l.serveCached(w, r, path, st)
+		return
+	}
+	l.serveUncached(w, r, path, st)
+}
+
+// serveUncached is serve without the cache: compression, then respond.
+func (l *location) serveUncached(w http.ResponseWriter, r *http.Request, path string, st reqState) {
 	if l.compress == nil {
 		l.respond(w, w, r, path, st)
 		return

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tandem-server/tandem/conf"
+	"github.com/tandem-server/tandem/edge/cache"
 	"github.com/tandem-server/tandem/edge/compress"
 	"github.com/tandem-server/tandem/static"
 )
@@ -71,6 +72,9 @@ type site struct {
 	// locations: the HTTPS redirect a TLS site serves on its plain HTTP
 	// addresses.
 	redirect http.Handler
+	// purge answers the PURGE method before location matching; nil when
+	// the config does not use the cache.
+	purge http.Handler
 }
 
 // deps are the shared, long-lived things a router is built with.
@@ -85,6 +89,8 @@ type deps struct {
 	// bound returns the address a configured address is bound to (the
 	// real port for port 0), or "" when it is not bound.
 	bound func(addr string) string
+	// cache is the process's response cache, shared by every router.
+	cache *cache.Cache
 }
 
 func buildRouter(cfg *conf.Config, d deps) (*router, error) {
@@ -305,6 +311,9 @@ func buildSite(cfg *conf.Config, sc *conf.Site, d deps, access map[string]*acces
 		exact: make(map[string]*location),
 		named: make(map[string]*location),
 	}
+	if d.cache != nil && cfg.UsesCache() {
+		s.purge = d.cache.PurgeHandler()
+	}
 	al := cfg.AccessLog
 	if sc.AccessLog.Set {
 		al = sc.AccessLog
@@ -393,6 +402,15 @@ func buildLocation(s *site, sc *conf.Site, lc *conf.Location, d deps, ups *upstr
 		l.backend = h
 	case rc.UpstreamStatus:
 		l.backend = ups.statusHandler()
+	case rc.CachePurge:
+		l.backend = purgeBackend{d.cache.PurgeHandler()}
+	}
+	if rc.Cache != nil {
+		h, err := wrapCache(d.cache, l, rc.Cache)
+		if err != nil {
+			return nil, err
+		}
+		l.cache = h
 	}
 	dir, strip := rc.Root, ""
 	if rc.Alias != "" {
@@ -474,6 +492,12 @@ func (s *site) serve(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		defer s.access.record(r, rec, start)
 		w = rec
+	}
+	if s.purge != nil && r.Method == "PURGE" {
+		// Before the redirect too: purging over loopback plain HTTP works
+		// for a TLS site.
+		s.purge.ServeHTTP(w, r)
+		return
 	}
 	if s.redirect != nil {
 		s.redirect.ServeHTTP(w, r)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/tandem-server/tandem/conf"
+	"github.com/tandem-server/tandem/edge/cache"
 	"github.com/tandem-server/tandem/static"
 )
 
@@ -28,6 +29,10 @@ type Server struct {
 	// groups keeps upstream groups (and their health state) running
 	// across reloads that leave them unchanged.
 	groups *groupRegistry
+	// cache is the process's response cache; ownCache when New made it
+	// (and Shutdown closes it).
+	cache    *cache.Cache
+	ownCache bool
 
 	router atomic.Pointer[router]
 	// bound maps each listening configured address to the address its
@@ -54,6 +59,10 @@ type Options struct {
 	Logs *LogFiles
 	// FileCache is shared by every static handler across reloads.
 	FileCache *static.Cache
+	// Cache is the response cache every caching location uses, kept
+	// across reloads (see NewCache). Nil: New builds one from the
+	// config's cache block and Shutdown closes it.
+	Cache *cache.Cache
 	// Apps finds the app pool for `app NAME;` (appserver.Manager in
 	// production). Nil means no app pools: such locations fail to build.
 	Apps func(name string) (AppHandler, bool)
@@ -72,6 +81,7 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 		log:       opts.Log,
 		logs:      opts.Logs,
 		files:     opts.FileCache,
+		cache:     opts.Cache,
 		apps:      opts.Apps,
 		groups:    newGroupRegistry(),
 		listeners: make(map[string]*listener),
@@ -86,8 +96,18 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 	if s.files == nil {
 		s.files = static.NewCache(static.CacheConfig{})
 	}
-	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log, groups: s.groups, bound: s.boundAddr})
+	if s.cache == nil {
+		c, err := NewCache(cfg.Cache, s.log)
+		if err != nil {
+			return nil, err
+		}
+		s.cache, s.ownCache = c, true
+	}
+	rt, err := buildRouter(cfg, s.deps())
 	if err != nil {
+		if s.ownCache {
+			_ = s.cache.Close()
+		}
 		return nil, err
 	}
 	s.router.Store(rt)
@@ -204,7 +224,7 @@ func (s *Server) boundAddr(addr string) string {
 // Listener-wide limits (timeouts, max_header_size, max_connections) apply to
 // newly opened addresses; the error log warns when a reload changes them.
 func (s *Server) Reload(cfg *conf.Config) error {
-	rt, err := buildRouter(cfg, deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log, groups: s.groups, bound: s.boundAddr})
+	rt, err := buildRouter(cfg, s.deps())
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
@@ -267,7 +287,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.router.Load().close()
+	if s.ownCache {
+		_ = s.cache.Close()
+	}
 	return first
+}
+
+// deps are what every router of s is built with.
+func (s *Server) deps() deps {
+	return deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log, groups: s.groups, bound: s.boundAddr, cache: s.cache}
 }
 
 func shutdownListener(ctx context.Context, l *listener) error {

@@ -87,7 +87,15 @@ func serve(path string, cfg *conf.Config, stderr io.Writer) error {
 	}
 	files := static.NewCache(static.CacheConfig{})
 	defer files.Close()
-	srv, err := edge.New(cfg, edge.Options{Log: log, Logs: logs, FileCache: files, Apps: appLookup(apps)})
+	// The response cache is one per process, like the file cache: a
+	// reload keeps its entries, and its store settings apply at start.
+	responses, err := edge.NewCache(cfg.Cache, log)
+	if err != nil {
+		stopApps(apps, cfg, log)
+		return err
+	}
+	defer responses.Close()
+	srv, err := edge.New(cfg, edge.Options{Log: log, Logs: logs, FileCache: files, Cache: responses, Apps: appLookup(apps)})
 	if err == nil {
 		err = srv.Start()
 	}
@@ -202,6 +210,9 @@ func reload(path string, cur *conf.Config, srv *edge.Server, apps *appserver.Man
 	if err := srv.Reload(next); err != nil {
 		log.Error("reload failed; still serving the previous config", zap.Error(err))
 		return cur
+	}
+	if !cur.Cache.Equal(next.Cache) {
+		log.Warn("the top-level cache block changed; its settings apply after a restart (the cache keeps its entries and current settings)")
 	}
 	log.Info("reloaded", zap.Strings("addrs", srv.Addrs()))
 	return next
