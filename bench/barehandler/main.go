@@ -3,6 +3,10 @@
 // in-memory body with no file system, routing, logging or header logic.
 // tandem's 1 KiB static-file throughput is compared against it to show how
 // much the file-serving path costs on top of net/http itself.
+//
+// With -tls-cert and -tls-key it serves HTTPS instead, with net/http's
+// defaults (HTTP/2 negotiated by ALPN, HTTP/1.1 otherwise): the reference
+// for bench/tls.sh and bench/h2spec.sh.
 package main
 
 import (
@@ -15,6 +19,8 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8082", "address to listen on")
 	size := flag.Int("size", 1024, "response body size in bytes")
+	certFile := flag.String("tls-cert", "", "serve HTTPS (and HTTP/2) with this PEM certificate (needs -tls-key)")
+	keyFile := flag.String("tls-key", "", "PEM private key for -tls-cert")
 	flag.Parse()
 
 	body := make([]byte, *size)
@@ -34,6 +40,14 @@ func main() {
 		w.Write(body)
 	})
 
+	if (*certFile == "") != (*keyFile == "") {
+		log.Fatal("barehandler: -tls-cert and -tls-key go together")
+	}
+	if *certFile != "" {
+		// ListenAndServeTLS with no TLSConfig: Go's own defaults, h2 included.
+		log.Printf("barehandler: %d-byte body on https://%s/", *size, *listen)
+		log.Fatal(http.ListenAndServeTLS(*listen, *certFile, *keyFile, h))
+	}
 	log.Printf("barehandler: %d-byte body on http://%s/", *size, *listen)
 	log.Fatal(http.ListenAndServe(*listen, h))
 }
