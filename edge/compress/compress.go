@@ -33,7 +33,7 @@ func New(opts Options) (*Compressor, error) {
 		if !ok {
 			level = cd.defLevel
 		}
-		p, err := poolFor(cd, level)
+		p, err := newPool(cd, level)
 		if err != nil {
 			return nil, err
 		}

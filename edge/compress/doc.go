@@ -23,8 +23,8 @@
 //     weakened (W/), Content-Encoding set.
 //   - Streaming: Flush flushes the encoder, then the connection, so
 //     server-sent events and long polls work through compression.
-//   - Encoder pools (encoders.go): one sync.Pool per algorithm and level,
-//     shared by every Compressor, so a request reuses a warm encoder.
+//   - Encoder pools (encoders.go): one sync.Pool per algorithm and level
+//     in each Compressor, so a request reuses a warm encoder.
 //
 // # What it leaves to others
 //

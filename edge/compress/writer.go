@@ -374,6 +374,9 @@ func (w *responseWriter) FlushError() error {
 		if err := w.enc.enc.Flush(); err != nil {
 			return err
 		}
+		if err := w.enc.sink.flush(); err != nil {
+			return err
+		}
 	}
 	return http.NewResponseController(w.rw).Flush()
 }
@@ -404,7 +407,9 @@ func (w *responseWriter) finish() {
 		_ = w.commit(modeFinal) // a write error means the client left
 	}
 	if w.state == stateEncode {
-		_ = w.enc.enc.Close()
+		if w.enc.enc.Close() == nil {
+			_ = w.enc.sink.flush() // a write error means the client left
+		}
 		w.c.pools[w.alg].put(w.enc)
 		w.enc = nil
 	}
