@@ -271,8 +271,6 @@ EOF
 HZ=$(getconf CLK_TCK)
 NCPU=$(nproc)
 NOISE_DEADLINE=$((SECONDS + NOISE_BUDGET))
-noise_budget_left() { ((SECONDS < NOISE_DEADLINE)); }
-busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
 # our_ticks ROOT...: utime+stime of the server trees and ksoftirqd (loopback
 # packet processing done on our behalf).
 our_ticks() {
@@ -285,43 +283,8 @@ our_ticks() {
 	done
 	echo "$t"
 }
-child_ticks() {
-	times >"$TMP/times"
-	awk -v hz="$HZ" 'NR == 2 {
-		n = 0
-		for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] }
-		printf "%d\n", n * hz }' "$TMP/times"
-}
-now_ms() { date +%s%3N; }
-wait_quiet() {
-	local b0 b1
-	while :; do
-		b0=$(busy_ticks)
-		sleep 0.5
-		b1=$(busy_ticks)
-		(((b1 - b0) * 200 <= NOISE_MAX * HZ * NCPU)) && return
-		if ! noise_budget_left; then
-			log "warning: machine busy and NOISE_BUDGET used up; running anyway"
-			return
-		fi
-	done
-}
-to_ms() {
-	awk -v v="$1" 'BEGIN {
-		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-		printf "%.3f", n }'
-}
 
 # proc_ticks PID...: utime+stime of exactly these processes (all threads).
-proc_ticks() {
-	local p t=0 u
-	for p in "$@"; do
-		u=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || u=0
-		t=$((t + ${u:-0}))
-	done
-	echo "$t"
-}
 
 # run_wrk LABEL URL DURATION CONNS THREADS OUT: one wrk run with the noise
 # accounting above, for the server trees in ROOTS. Sets WRK_RPS, WRK_P99 (ms)

@@ -100,12 +100,6 @@ log "all servers return 200 and the right bytes, with keep-alive: ${SERVERS[*]}"
 
 # to_ms / to_mib normalise wrk's human units (us/ms/s, B/KB/MB/GB; wrk's
 # K/M/G are powers of 1024).
-to_ms() {
-	awk -v v="$1" 'BEGIN {
-		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-		printf "%.3f", n }'
-}
 to_mib() {
 	awk -v v="$1" 'BEGIN {
 		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
@@ -141,7 +135,6 @@ mapfile -t -O "${#OUR_PIDS[@]}" OUR_PIDS < <(pgrep '^ksoftirqd/' || true)
 
 # busy_ticks: user+nice+system+irq+softirq over all CPUs, the same time
 # that the per-process utime+stime below add up to.
-busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
 server_ticks() {
 	local p t=0 u
 	for p in "${OUR_PIDS[@]}"; do
@@ -153,21 +146,12 @@ server_ticks() {
 }
 # child_ticks: CPU of this shell's finished children (wrk), from `times`.
 # It must run in this shell, not a $(...) subshell, so it goes via a file.
-child_ticks() {
-	times >"$TMP/times"
-	awk -v hz="$HZ" 'NR == 2 {
-		n = 0
-		for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] }
-		printf "%d\n", n * hz }' "$TMP/times"
-}
-now_ms() { date +%s%3N; }
 
 # wait_quiet waits for half a second in which the machine is nearly idle;
 # the servers are idle between runs, so any load is foreign. Waiting and
 # repeating share one budget (NOISE_BUDGET seconds) so that a machine that
 # stays busy makes the run noisier, reported, but not endless.
 NOISE_DEADLINE=$((SECONDS + NOISE_BUDGET))
-noise_budget_left() { ((SECONDS < NOISE_DEADLINE)); }
 wait_quiet() {
 	local b0 b1
 	while :; do
