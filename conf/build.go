@@ -54,7 +54,7 @@ func (b *builder) buildBlock(sc *scope, nodes []*node) {
 			b.unknown(n)
 			continue
 		}
-		d, all := d.forContext(sc.kind)
+		d, all := d.forContext(sc.kind, n.HasBlock)
 		if d.in&sc.kind == 0 {
 			msg := fmt.Sprintf("%q is not allowed in %s; allowed in: %s", n.Name, sc.kind, all)
 			if d.hint != "" {

@@ -43,32 +43,53 @@ type cacheStorePos struct {
 	maxEntry Pos
 }
 
-// Cache is a route's use of the response cache: `cache DURATION|on;`
-// with `cache_key` resolved. The edge wraps the location's handler in
-// the process cache with this policy. nil: the route does not cache.
+// Cache is a route's use of the response cache: `cache DURATION|on;` or
+// `cache { }` with `cache_key` resolved. The edge wraps the location's
+// handler in the process cache with this policy. nil: the route does not
+// cache.
 type Cache struct {
 	// Pos is where `cache` was written (the site's, for an inherited one).
 	Pos Pos
-	// TTL is `cache DURATION;` the freshness of responses that say
-	// nothing about caching (200, 203, 204, 300, 301, 308 only); 0 for
-	// `cache on;` (response headers and RFC heuristics only).
+	// TTL is `cache DURATION;` or `valid DURATION;` in the block: the
+	// freshness of responses that say nothing about caching (200, 203,
+	// 204, 300, 301, 308 only); 0 for `cache on;` or a block without
+	// valid (response headers and RFC heuristics only).
 	TTL time.Duration
-	// Key is `cache_key TEMPLATE;` default "$scheme://$host$request_uri".
+	// Key is `cache_key TEMPLATE;` or `key TEMPLATE;` in the block;
+	// default "$scheme://$host$request_uri".
 	Key string
+	// StaleWhileRevalidate and StaleIfError are the block's
+	// `stale_while_revalidate` and `stale_if_error`: windows past
+	// freshness for responses without their own directive. 0: only the
+	// response's directive counts.
+	StaleWhileRevalidate time.Duration
+	StaleIfError         time.Duration
+	// IgnoreClientCacheControl is the block's
+	// `ignore_client_cache_control on;`: the request's Cache-Control and
+	// Pragma are ignored.
+	IgnoreClientCacheControl bool
 }
 
-// cacheOpts holds a block's own cache directives while loading; each is
-// inherited from the site on its own.
+// cacheOpts holds a block's own cache directives while loading. The
+// `cache` line or block (with its valid, stale_* and
+// ignore_client_cache_control) is inherited from the site as a whole;
+// the key (`cache_key`, or `key` in the block) on its own.
 type cacheOpts struct {
-	// set: the block has a valid `cache` line; on is false for `cache off;`.
-	set, on bool
-	ttl     time.Duration
-	pos     Pos
+	// set: the block has a valid `cache` line or a `cache { }` block; on
+	// is false for `cache off;`.
+	set, on  bool
+	ttl      time.Duration
+	swr, sie time.Duration
+	ignoreCC bool
+	pos      Pos
 	// bad: the block's cache line is invalid (and reported).
 	bad    bool
 	key    string
 	keySet bool
 	keyPos Pos
+	// keyName is the directive that set the key in this block,
+	// "cache_key" or "key", for the error when both are written.
+	keyName string
 }
 
 // buildCacheStore reads the top-level `cache { }` block.
@@ -171,16 +192,69 @@ func buildCache(b *builder, sc *scope, n *node) {
 	}
 }
 
-// buildCacheKey reads `cache_key TEMPLATE;` and checks the template with
-// the cache's own compiler.
+// buildCacheKey reads `cache_key TEMPLATE;` in a site or location, and
+// `key TEMPLATE;` in its `cache { }` block, and checks the template with
+// the cache's own compiler. The two are one setting: a block writes it
+// once.
 func buildCacheKey(b *builder, sc *scope, n *node) {
 	a := n.Args[0]
-	if err := (cache.Policy{Key: a.Value}).Validate(); err != nil {
-		b.argErr(n, a, err)
+	o := &sc.route.cacheOpts
+	if o.keyName != "" {
+		b.errs.add(n.Pos, "%q conflicts with %q at %s; the key is set once per block", n.Name, o.keyName, o.keyPos)
 		return
 	}
+	if err := (cache.Policy{Key: a.Value}).Validate(); err != nil {
+		b.argErr(n, a, err)
+		o.keyName, o.keyPos = n.Name, a.Pos
+		return
+	}
+	o.key, o.keySet, o.keyPos, o.keyName = a.Value, true, a.Pos, n.Name
+}
+
+// buildCacheBlock reads `cache { ... }` in a site or location: `cache
+// on;` with the policy directives inside it.
+func buildCacheBlock(b *builder, sc *scope, n *node) {
 	o := &sc.route.cacheOpts
-	o.key, o.keySet, o.keyPos = a.Value, true, a.Pos
+	o.set, o.on, o.ttl, o.pos = true, true, 0, n.Pos
+	inner := newScope(inRouteCache)
+	inner.site, inner.loc, inner.route = sc.site, sc.loc, sc.route
+	b.buildBlock(inner, n.Block)
+}
+
+// buildCacheValid reads `valid DURATION;` the block's `cache DURATION;`.
+func buildCacheValid(b *builder, sc *scope, n *node) {
+	if d, ok := positiveDuration(b, n); ok {
+		sc.route.cacheOpts.ttl = d
+	}
+}
+
+// cacheWindow reads a stale window; 0 is allowed and means the
+// response's own directive alone.
+func cacheWindow(b *builder, n *node) (time.Duration, bool) {
+	d, err := parseDuration(n.Args[0].Value)
+	if err != nil {
+		b.argErr(n, n.Args[0], err)
+		return 0, false
+	}
+	return d, true
+}
+
+func buildCacheStaleWhileRevalidate(b *builder, sc *scope, n *node) {
+	if d, ok := cacheWindow(b, n); ok {
+		sc.route.cacheOpts.swr = d
+	}
+}
+
+func buildCacheStaleIfError(b *builder, sc *scope, n *node) {
+	if d, ok := cacheWindow(b, n); ok {
+		sc.route.cacheOpts.sie = d
+	}
+}
+
+func buildCacheIgnoreClientCC(b *builder, sc *scope, n *node) {
+	if v := onOff(b, n); v != nil {
+		sc.route.cacheOpts.ignoreCC = *v
+	}
 }
 
 // buildCachePurgeHandler reads `cache_purge;` the purge endpoint's POST
@@ -238,6 +312,7 @@ func validateCacheOpts(s *Site, errs *errList) {
 func inheritCacheOpts(o, site *cacheOpts) {
 	if !o.set {
 		o.set, o.on, o.ttl, o.pos = site.set, site.on, site.ttl, site.pos
+		o.swr, o.sie, o.ignoreCC = site.swr, site.sie, site.ignoreCC
 	}
 	if !o.keySet {
 		o.key, o.keySet, o.keyPos = site.key, site.keySet, site.keyPos
@@ -252,7 +327,8 @@ func finishCache(r *Route) {
 		r.Cache = nil
 		return
 	}
-	r.Cache = &Cache{Pos: o.pos, TTL: o.ttl, Key: o.key}
+	r.Cache = &Cache{Pos: o.pos, TTL: o.ttl, Key: o.key,
+		StaleWhileRevalidate: o.swr, StaleIfError: o.sie, IgnoreClientCacheControl: o.ignoreCC}
 	if r.Cache.Key == "" {
 		r.Cache.Key = cache.DefaultKey
 	}

@@ -82,6 +82,59 @@ site b { listen 81; root /www; }`)
 	}
 }
 
+// TestCache_Block pins `cache { }` in a site or location: the block is
+// `cache on;` plus its policy directives; a location's own cache line or
+// block replaces the site's as a whole; the key (key or cache_key) is
+// inherited on its own.
+func TestCache_Block(t *testing.T) {
+	cfg := mustParse(t, `
+cache { max_size 1m; }
+site a {
+    listen 80;
+    root /www;
+    cache {
+        valid 10m;
+        key "$host$uri";
+        stale_while_revalidate 30s;
+        stale_if_error 1h;
+        ignore_client_cache_control on;
+    }
+    location /plain/ { }
+    location /line/ { cache 1m; }
+    location /empty/ { cache { } }
+    location /own/ { cache { valid 2m; stale_if_error 0; ignore_client_cache_control off; } cache_key $uri; }
+    location /off/ { cache off; }
+}`)
+	a := cfg.Sites[0]
+	siteC := &Cache{Pos: Pos{File: "/t/main.conf", Line: 6, Col: 5}, TTL: 10 * time.Minute, Key: "$host$uri",
+		StaleWhileRevalidate: 30 * time.Second, StaleIfError: time.Hour, IgnoreClientCacheControl: true}
+	if !reflect.DeepEqual(a.Route.Cache, siteC) {
+		t.Errorf("site cache = %+v, want %+v", a.Route.Cache, siteC)
+	}
+	loc := func(i int) *Cache { return a.Locations[i].Route.Cache }
+	if c := loc(0); !reflect.DeepEqual(c, siteC) {
+		t.Errorf("a plain location inherits the site's block: %+v", c)
+	}
+	line := &Cache{Pos: Pos{File: "/t/main.conf", Line: 14, Col: 23}, TTL: time.Minute, Key: "$host$uri"}
+	if c := loc(1); !reflect.DeepEqual(c, line) {
+		t.Errorf("a cache line replaces the site's block, keeps its key: %+v, want %+v", c, line)
+	}
+	empty := &Cache{Pos: Pos{File: "/t/main.conf", Line: 15, Col: 24}, Key: "$host$uri"}
+	if c := loc(2); !reflect.DeepEqual(c, empty) {
+		t.Errorf("an empty block is cache on: %+v, want %+v", c, empty)
+	}
+	own := &Cache{Pos: Pos{File: "/t/main.conf", Line: 16, Col: 22}, TTL: 2 * time.Minute, Key: "$uri"}
+	if c := loc(3); !reflect.DeepEqual(c, own) {
+		t.Errorf("own block and key: %+v, want %+v", c, own)
+	}
+	if c := loc(4); c != nil {
+		t.Errorf("cache off under a site block: %+v, want nil", c)
+	}
+	if cfg.Cache == nil || cfg.Cache.MaxSize != 1<<20 {
+		t.Errorf("the top-level block is still the store: %+v", cfg.Cache)
+	}
+}
+
 // TestCache_StoreEqual: a reload compares stores by value, not by where
 // the lines are.
 func TestCache_StoreEqual(t *testing.T) {
@@ -109,8 +162,35 @@ func TestCache_Errors(t *testing.T) {
 			[]string{f + `4:7: cache: must be greater than 0 ("cache on;" follows the response headers alone)`}},
 		{"two arguments", site("cache 10m on;"), []string{f + `4:1: "cache" takes 1 argument, got 2`}},
 		{"cache twice", site("cache 1m;\ncache 2m;"), []string{f + `5:1: "cache" is already set in this block at /t/main.conf:4:1`}},
-		{"route cache with a block", site("cache { valid 1m; }"),
-			[]string{f + `4:1: "cache" takes 1 argument, got 0`, f + `4:1: "cache" does not take a { ... } block`}},
+		{"route cache block with an argument", site("cache 1m { valid 1m; }"),
+			[]string{f + `4:1: "cache" takes no arguments, got 1`}},
+		{"route cache line without argument", site("cache;"), []string{f + `4:1: "cache" takes 1 argument, got 0`}},
+		{"cache line and block", site("cache 1m;\ncache { }"),
+			[]string{f + `5:1: "cache" is already set in this block at /t/main.conf:4:1`}},
+		{"bad valid", site("cache { valid soon; }"), []string{f + `4:15: valid: expected a duration like 30s or 5m, got "soon"`}},
+		{"zero valid", site("cache {\n    valid 0;\n}"), []string{f + `5:11: valid: must be greater than 0`}},
+		{"bad stale window", site("cache { stale_if_error -1s; stale_while_revalidate 1x; }"),
+			[]string{f + `4:24: stale_if_error: expected a duration like 30s or 5m, got "-1s"`,
+				f + `4:52: stale_while_revalidate: expected a duration like 30s or 5m, got "1x"`}},
+		{"bad ignore flag", site("location /x/ { cache { ignore_client_cache_control yes; } }"),
+			[]string{f + `4:52: ignore_client_cache_control: expected on or off, got "yes"`}},
+		{"unknown inner directive", site("cache { valid 1m; lifetime 5m; }"),
+			[]string{f + `4:19: unknown directive "lifetime"`}},
+		{"store directive in a route block", site("cache { max_size 1m; }"),
+			[]string{f + `4:9: "max_size" is not allowed in site or location cache; allowed in: cache`}},
+		{"policy directive outside the block", site("valid 1m;"),
+			[]string{f + `4:1: "valid" is not allowed in site; allowed in: site or location cache`}},
+		{"policy directive in the store", top("valid 1m;"),
+			[]string{f + `2:1: "valid" is not allowed in cache; allowed in: site or location cache`}},
+		{"valid twice", site("cache { valid 1m; valid 2m; }"),
+			[]string{f + `4:19: "valid" is already set in this block at /t/main.conf:4:9`}},
+		{"bad key in the block", site(`cache { key "$host$nonsense"; }`),
+			[]string{f + `4:13: key: cache key "$host$nonsense": unknown variable $nonsense`}},
+		{"cache_key and key", site("cache_key $host;\ncache { key $uri; }"),
+			[]string{f + `5:9: "key" conflicts with "cache_key" at /t/main.conf:4:11; the key is set once per block`}},
+		{"key and cache_key", site("location /x/ {\n    cache { key $uri; }\n    cache_key $host;\n}"),
+			[]string{f + `6:5: "cache_key" conflicts with "key" at /t/main.conf:5:17; the key is set once per block`}},
+		{"site key used by a location's cache block", site("cache_key $host$uri;\nlocation /x/ { cache { valid 1m; } }"), nil},
 		{"bad key variable", site("cache 1m;\ncache_key \"$host$nonsense\";"),
 			[]string{f + `5:11: cache_key: cache key "$host$nonsense": unknown variable $nonsense`}},
 		{"key without cache", site("cache_key $host$uri;"),

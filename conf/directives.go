@@ -11,18 +11,19 @@ import (
 type blockKind uint8
 
 const (
-	inMain     blockKind = 1 << iota // top level of a file
-	inSite                           // inside site { }
-	inLocation                       // inside location { }
-	inApp                            // inside app NAME { }
-	inUpstream                       // inside upstream NAME { }
-	inCache                          // inside the top-level cache { }
+	inMain       blockKind = 1 << iota // top level of a file
+	inSite                             // inside site { }
+	inLocation                         // inside location { }
+	inApp                              // inside app NAME { }
+	inUpstream                         // inside upstream NAME { }
+	inCache                            // inside the top-level cache { }
+	inRouteCache                       // inside cache { } in a site or location
 )
 
 var blockNames = []struct {
 	k    blockKind
 	name string
-}{{inMain, "main"}, {inSite, "site"}, {inLocation, "location"}, {inApp, "app"}, {inUpstream, "upstream"}, {inCache, "cache"}}
+}{{inMain, "main"}, {inSite, "site"}, {inLocation, "location"}, {inApp, "app"}, {inUpstream, "upstream"}, {inCache, "cache"}, {inRouteCache, "site or location cache"}}
 
 func (k blockKind) String() string {
 	var parts []string
@@ -49,19 +50,21 @@ type directive struct {
 	build func(b *builder, sc *scope, n *node)
 	// also is the same name with another shape in other contexts: `app
 	// NAME { }` defines an app at top level, `app NAME;` uses it in a site
-	// or location. The contexts of a name's variants must not overlap.
+	// or location. Variants whose contexts overlap must differ in block:
+	// `cache 10m;` and `cache { }` are both allowed in a location.
 	also *directive
 }
 
 // forContext returns the variant of d allowed in kind (or d itself when
-// none is) and the union of every variant's contexts, for the
+// none is), preferring the one whose block shape matches hasBlock when
+// several are, and the union of every variant's contexts, for the
 // wrong-context message.
-func (d directive) forContext(kind blockKind) (directive, blockKind) {
-	found, all := d, blockKind(0)
+func (d directive) forContext(kind blockKind, hasBlock bool) (directive, blockKind) {
+	found, all, exact := d, blockKind(0), false
 	for v := &d; v != nil; v = v.also {
 		all |= v.in
-		if v.in&kind != 0 {
-			found = *v
+		if v.in&kind != 0 && !exact {
+			found, exact = *v, v.block == hasBlock
 		}
 	}
 	return found, all
@@ -152,10 +155,12 @@ func init() {
 		"cgi_env":     {in: routeBlocks, min: 2, max: 2, repeat: true, build: buildCGIEnv},
 
 		// response cache (see build_cache.go): `cache { }` at top level
-		// configures the process's one store; `cache DURATION|on|off;` and
-		// cache_key in a site or location say whether and how it caches.
+		// configures the process's one store; `cache DURATION|on|off;`,
+		// `cache { }` and cache_key in a site or location say whether and
+		// how it caches.
 		"cache": {in: inMain, min: 0, max: 0, block: true, build: buildCacheStore,
-			also: &directive{in: routeBlocks, min: 1, max: 1, build: buildCache}},
+			also: &directive{in: routeBlocks, min: 1, max: 1, build: buildCache,
+				also: &directive{in: routeBlocks, min: 0, max: 0, block: true, build: buildCacheBlock}}},
 		"cache_key": {in: routeBlocks, min: 1, max: 1, build: buildCacheKey},
 		"cache_purge": {in: inLocation, min: 0, max: 0, build: buildCachePurgeHandler,
 			hint: "give it a location of its own, e.g. location = /_tandem/purge { cache_purge; }"},
@@ -164,6 +169,12 @@ func init() {
 		"disk":           {in: inCache, min: 2, max: 2, build: buildCacheDisk},
 		"lock_timeout":   {in: inCache, min: 1, max: 1, build: buildCacheLockTimeout},
 		"purge":          {in: inCache, min: 1, max: -1, build: buildCachePurge},
+		// inside `cache { }` in a site or location: the location's policy
+		"valid":                       {in: inRouteCache, min: 1, max: 1, build: buildCacheValid},
+		"key":                         {in: inRouteCache, min: 1, max: 1, build: buildCacheKey},
+		"stale_while_revalidate":      {in: inRouteCache, min: 1, max: 1, build: buildCacheStaleWhileRevalidate},
+		"stale_if_error":              {in: inRouteCache, min: 1, max: 1, build: buildCacheStaleIfError},
+		"ignore_client_cache_control": {in: inRouteCache, min: 1, max: 1, build: buildCacheIgnoreClientCC},
 
 		// `upstream NAME { }` at top level: the servers `proxy NAME;` uses.
 		"upstream": {in: inMain, min: 1, max: 1, block: true, repeat: true, build: buildUpstream},

@@ -308,10 +308,11 @@ type Route struct {
 	// holds the block's (else the site's) compress_level,
 	// compress_min_length and compress_types, each inherited on its own.
 	Compress *Compress
-	// Cache: `cache DURATION|on|off;` keeps this block's responses in the
-	// process's response cache (docs/cache.md); nil = off, the default.
-	// After loading it holds the block's (else the site's) cache and
-	// cache_key, each inherited on its own.
+	// Cache: `cache DURATION|on|off;` or `cache { ... }` keeps this
+	// block's responses in the process's response cache (docs/cache.md);
+	// nil = off, the default. After loading it holds the block's (else
+	// the site's) cache line or block and cache_key, each inherited on
+	// its own.
 	Cache *Cache
 	// CachePurge: `cache_purge;` (locations only) serves the cache's
 	// purge endpoint (POST ?url=, ?tag=, ?all=1). It never caches.

@@ -32,7 +32,13 @@ func NewCache(store *conf.CacheStore, log *zap.Logger) (*cache.Cache, error) {
 // conf has checked the policy already; an error here means the two
 // disagree, and is reported at the cache line.
 func wrapCache(c *cache.Cache, l *location, cc *conf.Cache) (http.Handler, error) {
-	h, err := c.Wrap(cachedLocation{l}, cache.Policy{DefaultTTL: cc.TTL, Key: cc.Key})
+	h, err := c.Wrap(cachedLocation{l}, cache.Policy{
+		DefaultTTL:                cc.TTL,
+		Key:                       cc.Key,
+		StaleWhileRevalidate:      cc.StaleWhileRevalidate,
+		StaleIfError:              cc.StaleIfError,
+		IgnoreRequestCacheControl: cc.IgnoreClientCacheControl,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cc.Pos, err)
 	}

@@ -7,10 +7,13 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tandem-server/tandem/conf"
+	"github.com/tandem-server/tandem/edge/cache"
 	"github.com/tandem-server/tandem/static"
 )
 
@@ -226,5 +229,63 @@ func TestCache_SurvivesReload(t *testing.T) {
 	}
 	if resp, _ := cacheDo(t, "GET", url, nil); resp.Header.Get("X-Cache") != "HIT" || n.Load() != 1 {
 		t.Errorf("after reload: X-Cache %q, upstream %d requests; want HIT, 1", resp.Header.Get("X-Cache"), n.Load())
+	}
+}
+
+// A location's `cache { valid 1m; }`: a page stored
+// with the location's lifetime is served stale (X-Cache: STALE) when the
+// upstream is down after the entry went stale, within the location's
+// window, and the error goes through once the window has passed. The
+// cache's clock is the test's.
+func TestCache_BlockStaleIfError(t *testing.T) {
+	up, n := countingUpstream(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "last good") })
+	src := `site _ {
+    listen 127.0.0.1:0;
+    location / {
+        cache { valid 1m; stale_if_error 1m; }
+        proxy http://` + up.Listener.Addr().String() + `;
+    }
+}`
+	cfg, err := conf.Parse(filepath.Join(t.TempDir(), "t.conf"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	responses, err := cache.New(cache.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = responses.Close() })
+	files := static.NewCache(static.CacheConfig{})
+	t.Cleanup(func() { files.Close() })
+	s, err := New(cfg, Options{FileCache: files, Cache: responses})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(t.Context()) })
+	url := "http://" + s.Addrs()[0] + "/p"
+
+	if resp, body := cacheDo(t, "GET", url, nil); body != "last good" || resp.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("first GET: %q X-Cache %q, want MISS", body, resp.Header.Get("X-Cache"))
+	}
+	advance(30 * time.Second)
+	if resp, _ := cacheDo(t, "GET", url, nil); resp.Header.Get("X-Cache") != "HIT" || n.Load() != 1 {
+		t.Fatalf("within valid: X-Cache %q, upstream %d requests; want HIT, 1", resp.Header.Get("X-Cache"), n.Load())
+	}
+	up.Close()
+	advance(60 * time.Second) // 90s old: stale by 30s, inside stale_if_error
+	resp, body := cacheDo(t, "GET", url, nil)
+	if resp.StatusCode != 200 || body != "last good" || resp.Header.Get("X-Cache") != "STALE" {
+		t.Errorf("upstream down, entry stale: %d %q X-Cache %q, want 200 \"last good\" STALE", resp.StatusCode, body, resp.Header.Get("X-Cache"))
+	}
+	advance(2 * time.Minute) // past valid + stale_if_error
+	if resp, _ := cacheDo(t, "GET", url, nil); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("past the window: %d X-Cache %q, want 502", resp.StatusCode, resp.Header.Get("X-Cache"))
 	}
 }
