@@ -38,6 +38,7 @@ import (
 
 	"github.com/tandem-server/tandem/conf"
 	"github.com/tandem-server/tandem/static"
+	"github.com/tandem-server/tandem/upstream"
 )
 
 const (
@@ -120,7 +121,7 @@ func (h *cgiHandler) Serve(w http.ResponseWriter, r *http.Request) int {
 	}
 	in, err := openCGIInput(r)
 	if err != nil {
-		return h.bodyStatus(r, err)
+		return upstream.BodyStatus(h.log, r, err)
 	}
 	if in.pw != nil {
 		// Scripts may answer while they read (an echo does): net/http's
@@ -240,7 +241,7 @@ func (h *cgiHandler) run(w http.ResponseWriter, r *http.Request, sc cgiScript, i
 	if err != nil {
 		cancel()
 		if r.Context().Err() != nil {
-			return statusClientGone
+			return upstream.StatusClientGone
 		}
 		h.log.Error("bad response from script", zap.String("script", sc.file), zap.String("uri", r.RequestURI), zap.Error(err))
 		return http.StatusBadGateway
@@ -251,9 +252,6 @@ func (h *cgiHandler) run(w http.ResponseWriter, r *http.Request, sc cgiScript, i
 	}
 	return 0
 }
-
-// statusClientGone is nginx's 499: the client left before the response.
-const statusClientGone = 499
 
 // killGroup kills the script's whole process group.
 func killGroup(p *os.Process) error {
@@ -607,12 +605,6 @@ func openCGIInput(r *http.Request) (*cgiInput, error) {
 	return &cgiInput{file: f, length: n}, nil
 }
 
-// cgiBodyError means the client's body could not be read.
-type cgiBodyError struct{ err error }
-
-func (e *cgiBodyError) Error() string { return "reading request body: " + e.err.Error() }
-func (e *cgiBodyError) Unwrap() error { return e.err }
-
 // spoolBody copies body into a temp file, unlinked at once so the data
 // never outlives the descriptor, and rewinds it. The body is already
 // capped by client_max_body_size.
@@ -639,29 +631,9 @@ type bodyReader struct{ r io.Reader }
 func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
-		err = &cgiBodyError{err}
+		err = &upstream.BodyReadError{Err: err}
 	}
 	return n, err
-}
-
-// bodyStatus maps a failure to read or spool the request body.
-func (h *cgiHandler) bodyStatus(r *http.Request, err error) int {
-	var tooBig *http.MaxBytesError
-	var ne net.Error
-	var be *cgiBodyError
-	switch {
-	case r.Context().Err() != nil:
-		return statusClientGone
-	case errors.As(err, &tooBig):
-		return http.StatusRequestEntityTooLarge
-	case errors.As(err, &ne) && ne.Timeout():
-		return http.StatusRequestTimeout
-	case errors.As(err, &be):
-		h.log.Info("reading request body", zap.String("uri", r.RequestURI), zap.Error(err))
-		return http.StatusBadRequest
-	}
-	h.log.Error("buffering request body", zap.String("uri", r.RequestURI), zap.Error(err))
-	return http.StatusInternalServerError
 }
 
 // feed starts copying body into the pipe once the script runs; the

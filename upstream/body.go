@@ -30,15 +30,17 @@ type spool struct {
 	path string
 }
 
-// bodyReadError means the client's body could not be read.
-type bodyReadError struct{ err error }
+// BodyReadError marks a failure to read the client's request body (the
+// client's fault), as opposed to a local one such as a full disk while
+// spooling it.
+type BodyReadError struct{ Err error }
 
-func (e *bodyReadError) Error() string { return "reading request body: " + e.err.Error() }
-func (e *bodyReadError) Unwrap() error { return e.err }
+func (e *BodyReadError) Error() string { return "reading request body: " + e.Err.Error() }
+func (e *BodyReadError) Unwrap() error { return e.Err }
 
 // readSpool reads r to EOF: memory first, then a temp file in dir.
 // hint is the declared Content-Length, or -1. Errors are a
-// *bodyReadError (the client's fault) or a disk error.
+// *BodyReadError (the client's fault) or a disk error.
 func readSpool(r io.Reader, hint int64, dir string) (*spool, error) {
 	initial := 32 << 10
 	if hint > 0 {
@@ -55,7 +57,7 @@ func readSpool(r io.Reader, hint int64, dir string) (*spool, error) {
 			return s, nil
 		}
 		if err != nil {
-			return nil, &bodyReadError{err}
+			return nil, &BodyReadError{err}
 		}
 	}
 	if err := s.spill(r, dir); err != nil {
@@ -93,7 +95,7 @@ func (s *spool) spill(r io.Reader, dir string) error {
 			return nil
 		}
 		if rerr != nil {
-			return &bodyReadError{rerr}
+			return &BodyReadError{rerr}
 		}
 	}
 }

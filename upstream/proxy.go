@@ -15,8 +15,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// statusClientGone is nginx's 499: the client left before the response.
-const statusClientGone = 499
+// StatusClientGone is nginx's 499: the client left before the response.
+const StatusClientGone = 499
 
 // Header is one proxy_set_header: Value "" removes the header.
 type Header struct{ Name, Value string }
@@ -131,7 +131,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) int {
 		if h.opts.Buffering || (r.ContentLength < 0 && h.g.needsLength) {
 			sp, err := readSpool(r.Body, r.ContentLength, h.opts.SpoolDir)
 			if err != nil {
-				return h.bodyStatus(r, err)
+				return BodyStatus(h.log, r, err)
 			}
 			defer sp.close()
 			ex.spool = sp
@@ -149,23 +149,26 @@ func hasBody(r *http.Request) bool {
 	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 }
 
-// bodyStatus maps a failure to read or spool the request body.
-func (h *Handler) bodyStatus(r *http.Request, err error) int {
+// BodyStatus maps a failure to read or spool a request body to the status
+// to answer, logging what is worth logging: 499 the client left, 413 over
+// the size limit, 408 too slow, 400 a BodyReadError, else 500 (a local
+// failure such as a full disk, logged as an error).
+func BodyStatus(log *zap.Logger, r *http.Request, err error) int {
 	var tooBig *http.MaxBytesError
 	var ne net.Error
-	var bre *bodyReadError
+	var bre *BodyReadError
 	switch {
 	case r.Context().Err() != nil:
-		return statusClientGone
+		return StatusClientGone
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge
 	case errors.As(err, &ne) && ne.Timeout():
 		return http.StatusRequestTimeout
 	case errors.As(err, &bre):
-		h.log.Info("reading request body", zap.String("uri", r.RequestURI), zap.Error(err))
+		log.Info("reading request body", zap.String("uri", r.RequestURI), zap.Error(err))
 		return http.StatusBadRequest
 	}
-	h.log.Error("buffering request body", zap.String("uri", r.RequestURI), zap.Error(err))
+	log.Error("buffering request body", zap.String("uri", r.RequestURI), zap.Error(err))
 	return http.StatusInternalServerError
 }
 
@@ -253,7 +256,7 @@ func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 		status, server = ae.status, ae.server
 	}
 	if ex.in.Context().Err() != nil {
-		status = statusClientGone
+		status = StatusClientGone
 		h.log.Debug("client left before the upstream answered", zap.String("server", server),
 			zap.String("uri", ex.in.RequestURI), zap.Error(err))
 	} else {

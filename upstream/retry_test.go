@@ -276,7 +276,7 @@ func TestClientCancel_Propagates(t *testing.T) {
 	}
 	select {
 	case st := <-statuses:
-		if st != statusClientGone {
+		if st != StatusClientGone {
 			t.Fatalf("Serve returned %d, want 499", st)
 		}
 	case <-time.After(testWait):
