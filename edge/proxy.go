@@ -93,17 +93,6 @@ func (gr *groupRegistry) acquire(key string, cfg upstream.Config, log *zap.Logge
 	return g, nil
 }
 
-// holders counts the router holds on all groups (for tests).
-func (gr *groupRegistry) holders() int {
-	gr.mu.Lock()
-	defer gr.mu.Unlock()
-	n := 0
-	for _, r := range gr.refs {
-		n += r
-	}
-	return n
-}
-
 // release drops one router's hold on g and stops it after the last.
 func (gr *groupRegistry) release(g *upstream.Group) {
 	gr.mu.Lock()

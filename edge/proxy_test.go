@@ -225,3 +225,14 @@ site _ {
 		t.Fatal("a changed upstream kept the old group")
 	}
 }
+
+// holders counts the router holds on all groups.
+func (gr *groupRegistry) holders() int {
+	gr.mu.Lock()
+	defer gr.mu.Unlock()
+	n := 0
+	for _, r := range gr.refs {
+		n += r
+	}
+	return n
+}
