@@ -272,14 +272,15 @@ func buildSite(b *builder, _ *scope, n *node) {
 	b.buildBlock(sc, n.Block)
 	s.listenWritten = sc.written["listen"]
 	finishSiteTLS(b, s, sc)
+	finishSiteHTTP3(b, s) // after TLS: it reads which addresses serve TLS
 	s.Route.pos.dirWritten = sc.written["root"]
 	b.cfg.Sites = append(b.cfg.Sites, s)
 }
 
-// buildListen reads `listen ADDR... [default|default_server] [http];`;
-// the flags, in either order, apply to every address of the line.
+// buildListen reads `listen ADDR... [default|default_server] [http] [h2c];`;
+// the flags, in any order, apply to every address of the line.
 func buildListen(b *builder, sc *scope, n *node) {
-	args, def, plain := splitListenFlags(n.Args)
+	args, f := splitListenFlags(n.Args)
 	if len(args) == 0 {
 		b.errs.add(n.Pos, "%q needs an address before %q", n.Name, n.Args[0].Value)
 		return
@@ -290,24 +291,34 @@ func buildListen(b *builder, sc *scope, n *node) {
 			b.errs.add(a.Pos, "%v", err)
 			continue
 		}
-		sc.site.Listen = append(sc.site.Listen, Listen{Pos: a.Pos, Addr: addr, Default: def, HTTP: plain})
+		sc.site.Listen = append(sc.site.Listen, Listen{
+			Pos: a.Pos, Addr: addr, Default: f.def, HTTP: f.plain, H2C: f.h2c, h2cPos: f.h2cPos,
+		})
 	}
 }
 
+// listenFlags are the trailing flags of a listen line.
+type listenFlags struct {
+	def, plain, h2c bool
+	h2cPos          Pos
+}
+
 // splitListenFlags takes the trailing flags off a listen line.
-func splitListenFlags(args []arg) (addrs []arg, def, plain bool) {
+func splitListenFlags(args []arg) (addrs []arg, f listenFlags) {
 	for len(args) > 0 {
-		switch v := args[len(args)-1].Value; {
-		case (v == "default" || v == "default_server") && !def:
-			def = true
-		case v == "http" && !plain:
-			plain = true
+		switch last := args[len(args)-1]; {
+		case (last.Value == "default" || last.Value == "default_server") && !f.def:
+			f.def = true
+		case last.Value == "http" && !f.plain:
+			f.plain = true
+		case last.Value == "h2c" && !f.h2c:
+			f.h2c, f.h2cPos = true, last.Pos
 		default:
-			return args, def, plain
+			return args, f
 		}
 		args = args[:len(args)-1]
 	}
-	return args, def, plain
+	return args, f
 }
 
 // buildLocation reads `location [=] PATH { }` and `location @NAME { }`.

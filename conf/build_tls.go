@@ -16,20 +16,23 @@ import (
 // hstsPreloadMinAge is the shortest max-age hstspreload.org accepts.
 const hstsPreloadMinAge = 365 * 24 * time.Hour
 
-// buildTLS reads `tls CERT_FILE KEY_FILE;`, `tls internal;` and the
-// reserved `tls auto EMAIL;`.
+// buildTLS reads `tls CERT_FILE KEY_FILE;`, `tls internal;`, `tls auto
+// [EMAIL];` and `tls on_demand ask URL;` (the last two in build_acme.go).
 func buildTLS(b *builder, sc *scope, n *node) {
 	a := n.Args
 	switch {
+	case a[0].Value == "on_demand":
+		buildTLSOnDemand(b, sc, n)
+	case len(a) > 2:
+		b.argErr(n, a[2], fmt.Errorf("expected CERT_FILE KEY_FILE, internal, auto [EMAIL] or on_demand ask URL, got a third argument %q", a[2].Value))
 	case a[0].Value == "auto":
-		b.errs.add(a[0].Pos, "\"tls auto\" (automatic ACME certificates) is not supported yet; "+
-			"use \"tls CERT_FILE KEY_FILE;\" (e.g. certbot's live/ files) or \"tls internal;\" for now")
+		buildTLSAuto(b, sc, n)
 	case a[0].Value == "internal" && len(a) == 1:
 		sc.site.TLS = &SiteTLS{Pos: n.Pos, Internal: true}
 	case a[0].Value == "internal":
 		b.argErr(n, a[1], fmt.Errorf("\"internal\" takes no further argument, got %q", a[1].Value))
 	case len(a) == 1:
-		b.argErr(n, a[0], fmt.Errorf("expected CERT_FILE KEY_FILE, internal or auto EMAIL, got %q alone", a[0].Value))
+		b.argErr(n, a[0], fmt.Errorf("expected CERT_FILE KEY_FILE, internal, auto [EMAIL] or on_demand ask URL, got %q alone", a[0].Value))
 	default:
 		sc.site.TLS = &SiteTLS{
 			Pos: n.Pos, CertFile: n.path(a[0]), KeyFile: n.path(a[1]),
@@ -144,7 +147,7 @@ func validateSiteTLS(s *Site, e env, errs *errList) {
 	if t.ClientCA != "" {
 		checkCA(e, s.clientCAPos, "tls_client_ca", t.ClientCA, errs)
 	}
-	if t.Internal {
+	if t.Internal || t.usesACME() {
 		return
 	}
 	certPEM, certOK := readTLSFile(e, t.certPos, "certificate", t.CertFile, errs)

@@ -137,6 +137,9 @@ func applyMainDefaults(cfg *Config) {
 	if cfg.TLSStorage == "" {
 		cfg.TLSStorage = DefaultTLSStorage()
 	}
+	if cfg.TLSRenewCheck == 0 {
+		cfg.TLSRenewCheck = defaultTLSRenewCheck
+	}
 	applyLimitsDefaults(&cfg.Limits)
 }
 
@@ -218,6 +221,7 @@ func applySiteDefaults(s *Site, cfg *Config) {
 	if !s.httpRedirectSet {
 		s.HTTPRedirect = true
 	}
+	applyACMEDefaults(s, cfg)
 	r := &s.Route
 	if r.Index == nil {
 		r.Index = defaultIndex()

@@ -96,10 +96,18 @@ func init() {
 		"max_header_size":  {in: inMain, min: 1, max: 1, build: buildMaxHeaderSize},
 		"max_connections":  {in: inMain, min: 1, max: 1, build: buildMaxConnections},
 		"tls_storage":      {in: inMain, min: 1, max: 1, build: buildTLSStorage},
+		"tls_renew_check":  {in: inMain, min: 1, max: 1, build: buildTLSRenewCheck},
 
 		// main and site
 		"access_log":      {in: inMain | inSite, min: 1, max: 2, build: buildAccessLog},
 		"trusted_proxies": {in: inMain | inSite, min: 1, max: -1, repeat: true, build: buildTrustedProxies},
+
+		// ACME (see build_acme.go): how tls auto and tls on_demand sites
+		// get certificates; top-level values are the sites' defaults.
+		"acme_ca":         {in: inMain | inSite, min: 1, max: 1, build: buildACMECA},
+		"acme_ca_root":    {in: inMain | inSite, min: 1, max: 1, build: buildACMECARoot},
+		"acme_email":      {in: inMain | inSite, min: 1, max: 1, build: buildACMEEmail},
+		"acme_challenges": {in: inMain | inSite, min: 1, max: 2, build: buildACMEChallenges},
 
 		// everywhere a request limit makes sense
 		"client_max_body_size": {in: anyBlock, min: 1, max: 1, build: buildMaxBodySize},
@@ -110,10 +118,11 @@ func init() {
 			hint: "nested locations are not supported; move it up into the site block"},
 
 		// TLS (see build_tls.go): how a site serves HTTPS, per site.
-		"tls":           {in: inSite, min: 1, max: 2, build: buildTLS},
+		"tls":           {in: inSite, min: 1, max: 3, build: buildTLS},
 		"tls_client_ca": {in: inSite, min: 1, max: 1, build: buildTLSClientCA},
 		"hsts":          {in: inSite, min: 1, max: 3, build: buildHSTS},
 		"http_redirect": {in: inSite, min: 1, max: 1, build: buildHTTPRedirect},
+		"http3":         {in: inSite, min: 1, max: 1, build: buildHTTP3}, // build_http3.go
 
 		// site and location: how a request is handled
 		"root":            {in: routeBlocks, min: 1, max: 1, build: buildRoot},

@@ -59,6 +59,14 @@ type Config struct {
 	// directory (see DefaultStateDir). Always absolute after loading.
 	TLSStorage string
 
+	// ACME is the top-level acme_* settings, the defaults of every `tls
+	// auto` and `tls on_demand` site (see Site's ACME override).
+	ACME ACME
+	// TLSRenewCheck is `tls_renew_check DURATION;` how often ACME
+	// certificates are checked for renewal and their OCSP staples
+	// refreshed; default 10m. Fixed at start: a reload does not change it.
+	TLSRenewCheck time.Duration
+
 	// TrustedProxies is `trusted_proxies CIDR...;` (repeatable) at top
 	// level: the peers whose X-Forwarded-For and related forwarding
 	// headers a proxy handler believes. `private` stands for loopback, RFC 1918 and ULA
@@ -155,6 +163,16 @@ type Site struct {
 	// answer with a 308 redirect to HTTPS (on, the default) or serve the
 	// site itself in plain HTTP (off). Meaningless without TLS.
 	HTTPRedirect bool
+	// HTTP3 is `http3 on|off;` (default off): the site's TLS addresses
+	// also listen on UDP for HTTP/3 (QUIC), and its HTTPS responses
+	// advertise it with Alt-Svc. Needs tls. See build_http3.go.
+	HTTP3    bool
+	http3Pos Pos
+
+	// acme is the site's own acme_* directives; applySiteDefaults merges
+	// them over the top-level ones into TLS.ACME.
+	acme    ACME
+	acmeSet Pos // the first acme_* directive, for "needs tls auto"
 
 	// namePos holds the position of each entry of Names.
 	namePos []Pos
@@ -172,10 +190,23 @@ type Site struct {
 }
 
 // SiteTLS is how a site serves TLS: `tls CERT_FILE KEY_FILE;` (files
-// given) or `tls internal;` (a certificate from tandem's own CA).
-// `tls auto EMAIL;` (ACME) is reserved and reported as not supported yet.
+// given), `tls internal;` (a certificate from tandem's own CA), `tls auto
+// [EMAIL];` (certificates for the site's names from an ACME CA) or `tls
+// on_demand ask URL;` (from an ACME CA at the first handshake for a name
+// the ask endpoint approves).
 type SiteTLS struct {
 	Pos Pos
+	// Auto is `tls auto [EMAIL];`: certificates for every name of the
+	// site are obtained and renewed through ACME (see ACME).
+	Auto bool
+	// OnDemandAsk is the URL of `tls on_demand ask URL;`: before a
+	// certificate is obtained for a name at its first handshake, tandem
+	// GETs URL?domain=NAME and goes on only on a 200.
+	OnDemandAsk string
+	// ACME holds the effective ACME settings of an Auto or on-demand site
+	// after loading (the site's acme_* directives, else the top-level
+	// ones, else the defaults); nil for the other kinds.
+	ACME *ACME
 	// Internal is `tls internal;`: tandem issues the site a certificate
 	// for all its names from the local CA kept in Config.TLSStorage.
 	Internal bool
@@ -193,6 +224,33 @@ type SiteTLS struct {
 
 	certPos, keyPos Pos
 }
+
+// ACME is how `tls auto` and `tls on_demand` sites get certificates.
+// Each field can be set at top level and overridden in a site.
+type ACME struct {
+	// CA is `acme_ca URL|letsencrypt|letsencrypt_staging;` the ACME
+	// directory URL; default Let's Encrypt's production directory.
+	CA string
+	// CARoot is `acme_ca_root FILE;` a PEM bundle trusted, besides the
+	// system roots, for the CA's HTTPS API (a private CA); "" = none.
+	CARoot string
+	// Email is `acme_email EMAIL;` or the argument of `tls auto EMAIL;`:
+	// the account contact the CA writes to about expiring certificates;
+	// "" registers an account without one.
+	Email string
+	// HTTP01 and TLSALPN01 are the challenge types allowed by
+	// `acme_challenges http-01 tls-alpn-01;` (default both).
+	HTTP01, TLSALPN01 bool
+
+	challengesSet  bool
+	caPos, rootPos Pos
+}
+
+// Well-known ACME directories, also accepted by name in acme_ca.
+const (
+	LetsEncrypt        = "https://acme-v02.api.letsencrypt.org/directory"
+	LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
+)
 
 // HSTS is `hsts DURATION [include_subdomains] [preload];`.
 type HSTS struct {
@@ -220,6 +278,12 @@ type Listen struct {
 	// itself with http_redirect off) instead of TLS. Port 80 is plain
 	// without it. Ignored in a site without tls.
 	HTTP bool
+	// H2C is the `h2c` flag (`listen 8081 h2c;`): this plain HTTP
+	// address also accepts cleartext HTTP/2 with prior knowledge (RFC
+	// 9113 §3.3). An address is h2c when any site lists it so. Not
+	// allowed on a TLS address, which negotiates HTTP/2 by ALPN.
+	H2C    bool
+	h2cPos Pos
 	// TLS is set when the site serves TLS on this address: the site has
 	// tls, and the address is neither on port 80 nor marked http.
 	TLS bool

@@ -122,10 +122,10 @@ func TestTLSErrors(t *testing.T) {
 		name, src string
 		want      []string
 	}{
-		{"auto not yet", site("tls auto me@a.com;"), []string{f + `4:5: "tls auto" (automatic ACME certificates) is not supported yet; use "tls CERT_FILE KEY_FILE;" (e.g. certbot's live/ files) or "tls internal;" for now`}},
-		{"one unknown word", site("tls off;"), []string{f + `4:5: tls: expected CERT_FILE KEY_FILE, internal or auto EMAIL, got "off" alone`}},
+		{"one unknown word", site("tls off;"), []string{f + `4:5: tls: expected CERT_FILE KEY_FILE, internal, auto [EMAIL] or on_demand ask URL, got "off" alone`}},
 		{"internal with more", site("tls internal x;"), []string{f + `4:14: tls: "internal" takes no further argument, got "x"`}},
-		{"three args", site("tls a b c;"), []string{f + `4:1: "tls" takes 1 or 2 arguments, got 3`}},
+		{"three args", site("tls a b c;"), []string{f + `4:9: tls: expected CERT_FILE KEY_FILE, internal, auto [EMAIL] or on_demand ask URL, got a third argument "c"`}},
+		{"four args", site("tls a b c d;"), []string{f + `4:1: "tls" takes 1 to 3 arguments, got 4`}},
 		{"in a location", site("location / { tls internal; }"), []string{f + `4:14: "tls" is not allowed in location; allowed in: site`}},
 		{"files missing", onTLS("tls /nope.crt nope.key;"), []string{
 			f + `4:17: tls certificate "/nope.crt": file does not exist`,

@@ -22,11 +22,13 @@ func validate(cfg *Config, e env, errs *errList) {
 	defaults := map[string]Pos{} // listen addr -> first default listen
 	uses := map[string]addrUse{} // listen addr -> first site on it
 	validateCacheStore(cfg.Cache, errs)
+	validateMainACME(cfg, e, errs)
 	for _, s := range cfg.Sites {
 		validateListen(s, names, defaults, errs)
 		validateAddrTLS(s, uses, errs)
 		validateSite(s, refs, e, errs)
 		validateSiteTLS(s, e, errs)
+		validateSiteACME(s, e, errs)
 	}
 }
 

@@ -23,6 +23,11 @@
 // router's per-address tls.Config, so they swap with the config. The
 // internal CA behind `tls internal` lives in tls_storage.
 //
+// HTTP/3 (http3.go): a TLS socket with an `http3 on` site also gets a UDP
+// socket on the same port, served by quic-go's http3.Server with the same
+// listenerHandler; it is opened, kept and drained like the TCP listeners.
+// Cleartext HTTP/2 (h2c.go) is net/http's own, switched on per socket.
+//
 // Pitfalls: limits that net/http applies per listener (header, body, idle
 // and write timeouts, max_header_size, max_connections) are fixed when the
 // listener opens; a reload that changes them applies to new addresses only

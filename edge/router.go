@@ -37,6 +37,9 @@ type router struct {
 	// released in close.
 	logs       *LogFiles
 	accessLogs []*accessLog
+	// acmeCerts are the ACME sites' certificates, whose names the server
+	// has managed once this router is in service.
+	acmeCerts []*acmeCert
 }
 
 // hostTable picks a site on one listen address by the Host header (and
@@ -49,6 +52,11 @@ type hostTable struct {
 	tls *tls.Config
 	// clientCA is the tls_client_ca of the address's TLS sites.
 	clientCA string
+	// h2c: a site lists the address with the h2c flag (h2c.go).
+	h2c bool
+	// acmeALPN answers TLS-ALPN-01 validations on an address with ACME
+	// sites that allow them; nil otherwise.
+	acmeALPN *tls.Config
 }
 
 type wildcard struct {
@@ -68,6 +76,9 @@ type site struct {
 	// hsts is the Strict-Transport-Security value sent on TLS requests;
 	// "" for none.
 	hsts string
+	// http3 is `http3 on`: the site's TLS addresses also serve QUIC and
+	// its HTTPS responses say so in Alt-Svc (http3.go).
+	http3 bool
 	// redirect, when set, answers every request instead of the
 	// locations: the HTTPS redirect a TLS site serves on its plain HTTP
 	// addresses.
@@ -91,12 +102,14 @@ type deps struct {
 	bound func(addr string) string
 	// cache is the process's response cache, shared by every router.
 	cache *cache.Cache
+	// acme obtains the certificates of tls auto and tls on_demand sites.
+	acme *acmeManager
 }
 
 func buildRouter(cfg *conf.Config, d deps) (*router, error) {
 	rt := &router{byAddr: make(map[string]*hostTable), upstreams: newUpstreamSet(d.log, d.groups)}
 	access := make(map[string]*accessLog)
-	tb := &tlsBuild{storage: cfg.TLSStorage, log: d.log}
+	tb := &tlsBuild{storage: cfg.TLSStorage, log: d.log, acme: d.acme}
 	for _, sc := range cfg.Sites {
 		s, err := buildSite(cfg, sc, d, access, rt.upstreams)
 		if err == nil {
@@ -117,6 +130,7 @@ func buildRouter(cfg *conf.Config, d deps) (*router, error) {
 		return nil, err
 	}
 	rt.planSockets()
+	rt.acmeCerts = tb.acmeCerts
 	rt.logs = d.logs
 	for _, a := range access {
 		rt.accessLogs = append(rt.accessLogs, a)
@@ -229,6 +243,7 @@ func (rt *router) add(l conf.Listen, names []string, s *site) *hostTable {
 	if t.def == nil || l.Default {
 		t.def = s
 	}
+	t.h2c = t.h2c || l.H2C
 	for _, n := range names {
 		n = strings.ToLower(n)
 		switch {
@@ -308,6 +323,7 @@ func normalHost(h string) string {
 func buildSite(cfg *conf.Config, sc *conf.Site, d deps, access map[string]*accessLog, ups *upstreamSet) (*site, error) {
 	s := &site{
 		name:  firstName(sc.Names),
+		http3: sc.HTTP3,
 		exact: make(map[string]*location),
 		named: make(map[string]*location),
 	}

@@ -33,6 +33,8 @@ type Server struct {
 	// (and Shutdown closes it).
 	cache    *cache.Cache
 	ownCache bool
+	// acme obtains and renews ACME certificates across reloads.
+	acme *acmeManager
 
 	router atomic.Pointer[router]
 	// bound maps each listening configured address to the address its
@@ -43,6 +45,13 @@ type Server struct {
 	listeners map[string]*listener // by address; guarded by mu
 	limits    conf.Limits          // limits the current listeners were built with; guarded by mu
 	closed    bool                 // guarded by mu
+	// quic holds the UDP sockets serving HTTP/3 by address (http3.go);
+	// guarded by mu. altSvc maps each to its Alt-Svc value.
+	quic   map[string]*quicListener
+	altSvc sync.Map
+	// udpWarned keeps the small-UDP-buffer warning (checkUDPBuffers) to
+	// one per server, like quic-go's own.
+	udpWarned sync.Once
 }
 
 // listener is one bound address with its own http.Server.
@@ -51,6 +60,7 @@ type listener struct {
 	ln   net.Listener
 	srv  *http.Server
 	done chan struct{} // closed when Serve returns
+	h2c  bool          // srv accepts cleartext HTTP/2 (h2c.go)
 }
 
 // Options are the long-lived dependencies of a Server.
@@ -77,18 +87,20 @@ type AppHandler interface {
 
 // New builds a server for cfg without opening any socket.
 func New(cfg *conf.Config, opts Options) (*Server, error) {
+	log := opts.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
 	s := &Server{
-		log:       opts.Log,
+		log:       log,
 		logs:      opts.Logs,
 		files:     opts.FileCache,
 		cache:     opts.Cache,
 		apps:      opts.Apps,
 		groups:    newGroupRegistry(),
+		acme:      newACMEManager(log, cfg.TLSRenewCheck),
 		listeners: make(map[string]*listener),
 		limits:    cfg.Limits,
-	}
-	if s.log == nil {
-		s.log = zap.NewNop()
 	}
 	if s.logs == nil {
 		s.logs = NewLogFiles()
@@ -108,6 +120,7 @@ func New(cfg *conf.Config, opts Options) (*Server, error) {
 		if s.ownCache {
 			_ = s.cache.Close()
 		}
+		s.acme.close()
 		return nil, err
 	}
 	s.router.Store(rt)
@@ -124,9 +137,18 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
+	quics, err := s.openQUICLocked(s.router.Load(), opened, s.limits)
+	if err != nil {
+		for _, l := range opened {
+			_ = l.ln.Close()
+		}
+		return err
+	}
 	for _, l := range opened {
 		s.serveLocked(l)
 	}
+	s.serveQUICLocked(quics)
+	s.acme.manage(s.router.Load().acmeCerts)
 	return nil
 }
 
@@ -167,7 +189,11 @@ func (s *Server) openLocked(rt *router, lim conf.Limits) ([]*listener, error) {
 			ln = netutil.LimitListener(ln, lim.MaxConnections)
 		}
 		ln = newModeListener(ln, s, addr) // TLS or plain per connection (tls.go)
-		opened = append(opened, &listener{addr: addr, ln: ln, srv: s.httpServer(addr, lim), done: make(chan struct{})})
+		l := &listener{addr: addr, ln: ln, srv: s.httpServer(addr, lim), done: make(chan struct{}), h2c: rt.wantsH2C(addr)}
+		if l.h2c {
+			enableH2C(l.srv)
+		}
+		opened = append(opened, l)
 	}
 	return opened, nil
 }
@@ -221,8 +247,10 @@ func (s *Server) boundAddr(addr string) string {
 // the router then current, so a kept socket may change between plain
 // HTTP and TLS (open connections finish as they started).
 //
-// Listener-wide limits (timeouts, max_header_size, max_connections) apply to
-// newly opened addresses; the error log warns when a reload changes them.
+// Listener-wide limits (timeouts, max_header_size, max_connections) and
+// the h2c flag apply to newly opened addresses; the error log warns when a
+// reload changes them. HTTP/3's UDP sockets are opened, kept and closed
+// by the same rules (http3.go).
 func (s *Server) Reload(cfg *conf.Config) error {
 	rt, err := buildRouter(cfg, s.deps())
 	if err != nil {
@@ -237,16 +265,27 @@ func (s *Server) Reload(cfg *conf.Config) error {
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
+	quics, err := s.openQUICLocked(rt, opened, cfg.Limits)
+	if err != nil {
+		for _, l := range opened {
+			_ = l.ln.Close()
+		}
+		return fmt.Errorf("reload: %w", err)
+	}
+	s.warnH2CLocked(rt)
 	if cfg.Limits != s.limits && len(s.listeners) > 0 {
 		s.log.Warn("listener limits changed; they apply to new listen addresses now and to all after a restart")
 	}
 	prev := s.router.Swap(rt)
+	s.acme.manage(rt.acmeCerts)
 	// Requests that picked the old router may still be running; its
 	// handlers are released once they have had the grace period to finish.
 	time.AfterFunc(cfg.ShutdownTimeout, prev.close)
 	for _, l := range opened {
 		s.serveLocked(l)
 	}
+	s.serveQUICLocked(quics)
+	s.dropQUICLocked(rt, cfg.ShutdownTimeout)
 	for addr, l := range s.listeners {
 		if rt.sockets[addr] {
 			continue
@@ -269,6 +308,7 @@ func (s *Server) Reload(cfg *conf.Config) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
+	qs := s.takeQUICLocked()
 	ls := make([]*listener, 0, len(s.listeners))
 	for _, l := range s.listeners {
 		ls = append(ls, l)
@@ -276,17 +316,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.listeners = map[string]*listener{}
 	s.mu.Unlock()
 
-	errs := make(chan error, len(ls))
+	errs := make(chan error, len(ls)+len(qs))
+	for _, q := range qs {
+		go func() { errs <- q.shutdown(ctx) }()
+	}
 	for _, l := range ls {
 		go func() { errs <- shutdownListener(ctx, l) }()
 	}
 	var first error
-	for range ls {
+	for range len(ls) + len(qs) {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
 	}
 	s.router.Load().close()
+	s.acme.close()
 	if s.ownCache {
 		_ = s.cache.Close()
 	}
@@ -295,7 +339,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // deps are what every router of s is built with.
 func (s *Server) deps() deps {
-	return deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log, groups: s.groups, bound: s.boundAddr, cache: s.cache}
+	return deps{files: s.files, logs: s.logs, apps: s.apps, log: s.log, groups: s.groups, bound: s.boundAddr, cache: s.cache, acme: s.acme}
 }
 
 func shutdownListener(ctx context.Context, l *listener) error {
@@ -315,6 +359,11 @@ type listenerHandler struct {
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// ACME validations come over plain HTTP to any site's address (port
+	// 80), before routing: a redirect to HTTPS would fail them.
+	if r.TLS == nil && h.srv.acme.handleHTTPChallenge(w, r) {
+		return
+	}
 	st := h.srv.router.Load().site(h.addr, r)
 	if st == nil {
 		// The address left the config while this connection was open.
@@ -322,6 +371,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMisdirectedRequest)
 		return
 	}
+	h.srv.advertiseHTTP3(w, r, st, h.addr)
 	st.serve(w, r)
 }
 

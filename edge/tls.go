@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mholt/acmez/v3"
 	"go.uber.org/zap"
 
 	"github.com/tandem-server/tandem/conf"
@@ -88,6 +89,9 @@ func (rt *router) addSite(sc *conf.Site, s *site, tb *tlsBuild, d deps) error {
 		if err != nil {
 			return err
 		}
+		if ac, ok := cert.(*acmeCert); ok {
+			tb.acmeCerts = append(tb.acmeCerts, ac)
+		}
 		s.cert, s.hsts = cert, hstsValue(sc.HSTS)
 		if sc.HTTPRedirect {
 			redirect = &site{name: s.name, access: s.access, redirect: &httpsRedirect{
@@ -113,6 +117,9 @@ func (rt *router) addSite(sc *conf.Site, s *site, tb *tlsBuild, d deps) error {
 			// A placeholder until finishTLS, when the table is complete.
 			t.tls, t.clientCA = &tls.Config{}, sc.TLS.ClientCA
 		}
+		if l.TLS && sc.TLS.ACME != nil && sc.TLS.ACME.TLSALPN01 {
+			t.acmeALPN = &tls.Config{} // also made real by finishTLS
+		}
 	}
 	return nil
 }
@@ -128,6 +135,9 @@ func (rt *router) finishTLS(tb *tlsBuild) error {
 			return err
 		}
 		t.tls = addrTLSConfig(t, pool)
+		if t.acmeALPN != nil {
+			t.acmeALPN = acmeALPNConfig(t)
+		}
 	}
 	return nil
 }
@@ -141,31 +151,41 @@ func (t *hostTable) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 	if s == nil || s.cert == nil {
 		return nil, fmt.Errorf("no certificate for %q", hello.ServerName)
 	}
-	return s.cert.certificate()
+	return s.cert.certificate(hello)
 }
 
 // certSource is a TLS site's certificate.
 type certSource interface {
-	certificate() (*tls.Certificate, error)
+	certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 }
 
 // fileCert is a `tls CERT KEY;` certificate, read once per config load.
 type fileCert struct{ c *tls.Certificate }
 
-func (f fileCert) certificate() (*tls.Certificate, error) { return f.c, nil }
+func (f fileCert) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) { return f.c, nil }
 
 // tlsBuild holds what a router build shares between its TLS sites: the
-// internal CA (opened on first use) and the client CA pools by file.
+// internal CA (opened on first use), the client CA pools by file, and
+// the ACME sites' certificates, whose names the server manages once the
+// router is in service.
 type tlsBuild struct {
-	storage string
-	log     *zap.Logger
-	ca      *localCA
-	pools   map[string]*x509.CertPool
+	storage   string
+	log       *zap.Logger
+	ca        *localCA
+	pools     map[string]*x509.CertPool
+	acme      *acmeManager
+	acmeCerts []*acmeCert
 }
 
 // siteCert loads or issues the certificate of a TLS site.
 func (b *tlsBuild) siteCert(sc *conf.Site) (certSource, error) {
 	t := sc.TLS
+	if t.ACME != nil {
+		if b.acme == nil {
+			return nil, errors.New("tls auto and tls on_demand need the ACME manager, which this server was built without")
+		}
+		return b.acme.siteCert(sc, b.storage)
+	}
 	if !t.Internal {
 		c, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
@@ -343,8 +363,11 @@ func newModeListener(ln net.Listener, srv *Server, addr string) *modeListener {
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			t := srv.router.Load().tableFor(addr, hello.Conn.LocalAddr())
-			if t == nil || t.tls == nil {
+			switch {
+			case t == nil || t.tls == nil:
 				return nil, errNotTLS
+			case t.acmeALPN != nil && len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmez.ACMETLS1Protocol:
+				return t.acmeALPN, nil
 			}
 			return t.tls, nil
 		},

@@ -476,13 +476,13 @@ func TestTLS_InternalRenewsAtHalfLife(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, _ := ic.certificate()
+	before, _ := ic.certificate(nil)
 	ic.renewAt.Store(time.Now().Add(-time.Second).UnixNano()) // as if half its life had passed
-	after, _ := ic.certificate()
+	after, _ := ic.certificate(nil)
 	if after.Leaf.SerialNumber.Cmp(before.Leaf.SerialNumber) == 0 {
 		t.Error("no renewal at the first handshake past half its life")
 	}
-	if next, _ := ic.certificate(); next != after {
+	if next, _ := ic.certificate(nil); next != after {
 		t.Error("renewed again right away")
 	}
 }

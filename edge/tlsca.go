@@ -338,7 +338,7 @@ func (ic *internalCert) set(c *tls.Certificate) {
 	ic.renewAt.Store(renewTime(c.Leaf).UnixNano())
 }
 
-func (ic *internalCert) certificate() (*tls.Certificate, error) {
+func (ic *internalCert) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if time.Now().UnixNano() < ic.renewAt.Load() {
 		return ic.cur.Load(), nil
 	}

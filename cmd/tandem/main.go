@@ -41,7 +41,19 @@ func commands() []command {
 }
 
 func main() {
+	quietQUICBufferWarning()
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// quietQUICBufferWarning turns off quic-go's own warning about small UDP
+// buffers, which it prints with the standard log package (to stderr,
+// outside the error log); the edge logs it through zap instead. It is
+// process-wide, hence here. An operator's explicit setting wins.
+func quietQUICBufferWarning() {
+	const env = "QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING"
+	if _, set := os.LookupEnv(env); !set {
+		_ = os.Setenv(env, "true")
+	}
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) int {

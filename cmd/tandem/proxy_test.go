@@ -262,6 +262,14 @@ func startPeer(t *testing.T, kind, name, dir string, stopSig syscall.Signal, arg
 	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), "PEER_NAME="+name, "PEER_DIR="+dir, "PYTHONDONTWRITEBYTECODE=1")
+	p.start(t)
+	return p
+}
+
+// start runs p.cmd in its own process group, collecting its output, and
+// stops it when the test ends (logging the output if the test failed).
+func (p *peer) start(t *testing.T) {
+	t.Helper()
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
@@ -277,7 +285,6 @@ func startPeer(t *testing.T, kind, name, dir string, stopSig syscall.Signal, arg
 			t.Logf("%s output:\n%s", p.name, p.out.String())
 		}
 	})
-	return p
 }
 
 // stop signals the group and waits; leftover workers get SIGKILL.

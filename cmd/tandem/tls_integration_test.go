@@ -281,7 +281,7 @@ func TestTLS_CheckReportsTLSErrors(t *testing.T) {
 	conf := filepath.Join(dir, "tandem.conf")
 	writeFile(t, conf, `site a.test {
     listen 127.0.0.1:8443;
-    tls auto me@a.test;
+    tls auto me;
 }
 site b.test {
     listen 127.0.0.1:8443;
@@ -292,7 +292,7 @@ site b.test {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("check: %v, want exit 1\n%s", err, out)
 	}
-	for _, want := range []string{conf + ":3:9: \"tls auto\"", conf + ":7:9: tls certificate", conf + ":7:21: tls key"} {
+	for _, want := range []string{conf + ":3:14: tls: expected an email address", conf + ":7:9: tls certificate", conf + ":7:21: tls key"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("no %q in:\n%s", want, out)
 		}
