@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -132,4 +133,49 @@ func BenchmarkBare1KFileHeaders(b *testing.B) {
 	go func() { _ = srv.Serve(&edgeListener{Listener: ln, sendTimeout: sendIdleTimeout}) }()
 	defer srv.Close()
 	loopbackLoad(b, ln.Addr().String(), "/", 1<<10)
+}
+
+// BenchmarkEdgeH2TLS1K is BenchmarkEdgeStatic1K over TLS and HTTP/2, the
+// path of bench/tls.sh, in one process: HTTP/2 runs each request in a new
+// goroutine, so the handler chain's stack depth shows up here.
+func BenchmarkEdgeH2TLS1K(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "1k.bin"), bytes.Repeat([]byte("x"), 1<<10), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	src := "tls_storage " + filepath.Join(dir, "tls") + ";\nsite localhost { listen 127.0.0.1:0; tls internal; root " + dir + "; }\n"
+	cfg, err := conf.Parse(filepath.Join(dir, "b.conf"), []byte(src))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(cfg, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Shutdown(b.Context())
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	url := "https://" + s.Addrs()[0] + "/1k.bin"
+	b.SetBytes(1 << 10)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.Get(url)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || n != 1<<10 || resp.ProtoMajor != 2 {
+				b.Errorf("status %d, %d bytes, %s", resp.StatusCode, n, resp.Proto)
+				return
+			}
+		}
+	})
 }

@@ -63,11 +63,16 @@ func (l *location) serve(w http.ResponseWriter, r *http.Request, path string, st
 		writeError(w, http.StatusInternalServerError)
 		return
 	}
-	if l.cache != nil {
+	switch {
+	case l.cache != nil:
 		l.serveCached(w, r, path, st)
-		return
+	case l.compress != nil:
+		l.serveUncached(w, r, path, st)
+	default:
+		// serveUncached's job without its frame (see static's serveFile
+		// on why frames count).
+		l.respond(w, w, r, path, st)
 	}
-	l.serveUncached(w, r, path, st)
 }
 
 // serveUncached is serve without the cache: compression, then respond.
@@ -95,41 +100,33 @@ func (c *compressed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // status it left unwritten through error_page; raw is the writer for
 // hand-overs to other locations (see serve).
 func (l *location) respond(w, raw http.ResponseWriter, r *http.Request, path string, st reqState) {
-	status := http.StatusRequestEntityTooLarge
-	if l.maxBody <= 0 || r.ContentLength <= l.maxBody {
-		if l.maxBody > 0 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(raw, r.Body, l.maxBody)
-		}
-		status = l.handle(w, raw, r, path, st)
+	if l.maxBody > 0 && r.ContentLength > l.maxBody {
+		l.fail(w, raw, r, path, http.StatusRequestEntityTooLarge, st)
+		return
+	}
+	if l.maxBody > 0 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(raw, r.Body, l.maxBody)
+	}
+	// The handler returns a status it did not write (so error_page can
+	// take over), or 0 when the response is written. It is chosen here
+	// rather than in a function of its own to keep a frame off the stack
+	// (see site.serveLogged).
+	var status int
+	switch {
+	case l.ret != nil:
+		status = l.ret.serve(w, r, path)
+	case l.backend != nil && l.tryFiles == nil:
+		status = l.backend.Serve(w, r)
+	case l.tryFiles != nil:
+		status = l.tryFilesServe(w, raw, r, path, st)
+	case l.files != nil:
+		status = l.files.Serve(w, r, path) // 405 for other methods than GET and HEAD
+	default:
+		status = http.StatusNotFound
 	}
 	if status != 0 {
 		l.fail(w, raw, r, path, status, st)
 	}
-}
-
-// handle runs the location's handler and returns a status it did not
-// write (so error_page can take over), or 0 when the response is written.
-func (l *location) handle(w, raw http.ResponseWriter, r *http.Request, path string, st reqState) int {
-	switch {
-	case l.ret != nil:
-		return l.ret.serve(w, r, path)
-	case l.backend != nil && l.tryFiles == nil:
-		return l.backend.Serve(w, r)
-	case l.tryFiles != nil:
-		return l.tryFilesServe(w, raw, r, path, st)
-	case l.files != nil:
-		return l.serveFile(w, r, path)
-	default:
-		return http.StatusNotFound
-	}
-}
-
-func (l *location) serveFile(w http.ResponseWriter, r *http.Request, path string) int {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		return http.StatusMethodNotAllowed
-	}
-	return l.files.Serve(w, r, path)
 }
 
 // tryFilesServe implements `try_files A B ... LAST`: the first of A, B...
@@ -142,7 +139,7 @@ func (l *location) tryFilesServe(w, raw http.ResponseWriter, r *http.Request, pa
 			p := expandVars(arg, r, path)
 			kind := l.files.Lookup(p)
 			if kind == static.File || (kind == static.Dir && strings.HasSuffix(p, "/")) {
-				return l.serveFile(w, r, p)
+				return l.files.Serve(w, r, p)
 			}
 		}
 	}

@@ -372,6 +372,10 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.srv.advertiseHTTP3(w, r, st, h.addr)
+	if st.access != nil {
+		st.serveLogged(w, r)
+		return
+	}
 	st.serve(w, r)
 }
 

@@ -133,6 +133,9 @@ func (h *Handler) Lookup(urlPath string) Kind {
 	return e.kind
 }
 
+// hdrAllow is the Allow header of a 405: a file is only read.
+var hdrAllow = []string{"GET, HEAD"}
+
 // ServeHTTP serves r.URL.Path, answering failures with a plain status page.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if code := h.Serve(w, r, r.URL.Path); code != 0 {
@@ -144,13 +147,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // net/http decodes r.URL.Path (see resolve.go). It returns 0 when it wrote
 // a response, or 404, 403 or 500 when it wrote nothing, so that the caller
 // can run error_page handling (and log the cause: Serve never puts error
-// details into a response). Methods other than GET and HEAD get a 405
-// with Allow, written here.
+// details into a response). Methods other than GET and HEAD get 405
+// returned, with the Allow header set.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, urlPath string) int {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header()["Allow"] = []string{"GET, HEAD"}
-		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-		return 0
+		w.Header()["Allow"] = hdrAllow
+		return http.StatusMethodNotAllowed
 	}
 	e := h.entry(urlPath)
 	if e.status != 0 {
@@ -210,6 +212,18 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *fileData)
 	if rg := r.Header["Range"]; len(rg) > 0 && r.Method == http.MethodGet &&
 		checkIfRange(r.Header["If-Range"], v, f) != condFalse {
 		return h.serveRanges(w, r, f, v, rg[0])
+	}
+	if v.body != nil && r.Method == http.MethodGet {
+		// The common case, without sendWhole's frame: HTTP/2 runs each
+		// request on a fresh goroutine with a small stack, and every frame
+		// on the way to Write counts towards growing (copying) it.
+		hdr["Content-Type"] = f.ctype
+		hdr["Content-Length"] = v.hLen
+		if v.hEnc != nil {
+			hdr["Content-Encoding"] = v.hEnc
+		}
+		w.Write(v.body)
+		return 0
 	}
 	return h.sendWhole(w, r, f, v)
 }
