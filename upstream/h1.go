@@ -32,6 +32,12 @@ type h1Transport struct {
 
 	mu   sync.Mutex
 	idle []*h1Conn // most recently used last
+
+	// readers and writers hold the 8 KiB buffers of closed connections.
+	// Against servers that close every connection (gunicorn's sync
+	// workers) a fresh pair per request was half of the proxy's
+	// allocation, and so of its garbage collection.
+	readers, writers sync.Pool
 }
 
 func newH1Transport(ep endpoint, cfg *Config) *h1Transport {
@@ -72,7 +78,7 @@ func (t *h1Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 				closeReqBody(r)
 				return nil, err
 			}
-			pc = &h1Conn{conn: c, br: bufio.NewReaderSize(c, 8<<10), bw: bufio.NewWriterSize(c, 8<<10)}
+			pc = t.newConn(c)
 		}
 		resp, err := t.exchange(pc, r, reused)
 		if !errors.Is(err, errStale) {
@@ -230,6 +236,41 @@ func (c *cancelDeadline) set(t time.Time) bool {
 	return true
 }
 
+// h1BufSize is the size of a connection's read and write buffers.
+const h1BufSize = 8 << 10
+
+// newConn wraps c with buffers, reusing those of closed connections.
+func (t *h1Transport) newConn(c net.Conn) *h1Conn {
+	pc := &h1Conn{conn: c}
+	if br, ok := t.readers.Get().(*bufio.Reader); ok {
+		br.Reset(c)
+		pc.br = br
+	} else {
+		pc.br = bufio.NewReaderSize(c, h1BufSize)
+	}
+	if bw, ok := t.writers.Get().(*bufio.Writer); ok {
+		bw.Reset(c)
+		pc.bw = bw
+	} else {
+		pc.bw = bufio.NewWriterSize(c, h1BufSize)
+	}
+	return pc
+}
+
+// closeConn closes pc and gives its buffers back. writerFree says that no
+// request body write can still be using pc.bw; without it only the
+// reader goes back. pc must not be used afterwards.
+func (t *h1Transport) closeConn(pc *h1Conn, writerFree bool) error {
+	err := pc.conn.Close()
+	pc.br.Reset(nil)
+	t.readers.Put(pc.br)
+	if writerFree {
+		pc.bw.Reset(nil)
+		t.writers.Put(pc.bw)
+	}
+	return err
+}
+
 func (t *h1Transport) takeIdle() *h1Conn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -239,7 +280,7 @@ func (t *h1Transport) takeIdle() *h1Conn {
 		if time.Since(pc.idleSince) < idleConnTimeout {
 			return pc
 		}
-		pc.conn.Close()
+		t.closeConn(pc, true)
 	}
 	return nil
 }
@@ -255,7 +296,7 @@ func (t *h1Transport) putIdle(pc *h1Conn) {
 	}
 	t.mu.Unlock()
 	if pc != nil {
-		pc.conn.Close()
+		t.closeConn(pc, true)
 	}
 }
 
@@ -266,7 +307,7 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.idle = nil
 	t.mu.Unlock()
 	for _, pc := range idle {
-		pc.conn.Close()
+		t.closeConn(pc, true)
 	}
 }
 
@@ -307,12 +348,13 @@ func (b *h1Body) Close() error {
 	// A cancellation that already fired has spoiled the connection's
 	// deadline; stop() reports whether it had not.
 	keep := b.stop() && b.eof && b.keep && b.pc.br.Buffered() == 0
+	writerFree := b.written == nil
 	if keep && b.written != nil {
 		// Reuse only after the whole request went out; a server that
 		// answered without reading it all gets the connection closed.
 		select {
 		case err := <-b.written:
-			keep = err == nil
+			keep, writerFree = err == nil, true
 		default:
 			keep = false
 		}
@@ -321,7 +363,7 @@ func (b *h1Body) Close() error {
 		b.t.putIdle(b.pc)
 		return nil
 	}
-	return b.pc.conn.Close()
+	return b.t.closeConn(b.pc, writerFree)
 }
 
 // h1Tunnel is the Body of a 101 reply: reads see any bytes buffered after
