@@ -67,11 +67,11 @@
 // # Pitfalls
 //
 //   - tandem becomes a child subreaper: any process a worker double-forks
-//     is re-parented to tandem too. Only workers are waited for, so such
-//     grandchildren stay zombies until tandem exits.
+//     is re-parented to tandem too. Such orphans are reaped by reaper.go
+//     once they have been zombies for one scan interval (30 s) with nobody
+//     waiting on them, and logged with their exit status.
 //   - A worker that dies after it was forked but before it sends R (its
-//     pid unknown) is not reaped either; this only happens when the app
-//     crashes in a post-fork hook.
+//     pid unknown) is not waited for by its pool; the reaper takes it.
 //   - `timeout` covers the whole exchange, like gunicorn's sync workers:
 //     long streamed responses (server-sent events) need a larger timeout.
 //   - A zygote that dies is replaced at the next spawn, which re-imports

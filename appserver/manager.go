@@ -41,6 +41,10 @@ type Manager struct {
 	ownDir     bool // created by us: removed at Shutdown
 	launch     launchFunc
 
+	// reaper waits for orphans re-parented to tandem (reaper.go); nil
+	// until Start.
+	reaper *reaper
+
 	mu      sync.RWMutex
 	pools   map[string]*Pool // guarded by mu
 	started bool             // guarded by mu
@@ -197,6 +201,8 @@ func (m *Manager) prepare() error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
 	}
+	// Everything else re-parented to us is waited for by the reaper.
+	m.reaper = startReaper(m.log, orphanScanInterval)
 	return nil
 }
 
@@ -316,6 +322,9 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	pools := m.poolsLocked()
 	m.mu.Unlock()
 	err := eachConcurrently(pools, func(p *Pool) error { return p.shutdown(ctx) })
+	if m.reaper != nil {
+		m.reaper.close()
+	}
 	if m.ownDir {
 		if rmErr := os.RemoveAll(m.runtimeDir); rmErr != nil {
 			err = errors.Join(err, rmErr)

@@ -205,16 +205,30 @@ func (h *cgiHandler) run(w http.ResponseWriter, r *http.Request, sc cgiScript, i
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return killGroup(cmd.Process) }
 	cmd.WaitDelay = cgiWaitDelay
-	stdout, err := cmd.StdoutPipe()
+	// stdout is a pipe of our own rather than cmd.StdoutPipe, whose read
+	// end Wait closes: Wait runs from the start (below) while the output
+	// is still being read.
+	stdout, pw, err := os.Pipe()
 	if err == nil {
+		cmd.Stdout = pw
 		err = cmd.Start()
+		pw.Close()
+		if err != nil {
+			stdout.Close()
+		}
 	}
 	if err != nil {
 		in.close(w)
 		return h.startFailed(sc, err)
 	}
+	// Waiting at once reaps the script as soon as it exits: tandem is a
+	// child subreaper, and a zombie nobody waits for is taken for an
+	// orphan and reaped by the appserver's reaper.
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
 	defer func() {
-		err := reap(cmd, cancel)
+		err := reap(waited, cancel)
+		stdout.Close()
 		in.close(w)
 		errLog.flush()
 		h.logExit(ctx, r, sc, err)
@@ -266,10 +280,10 @@ func killGroup(p *os.Process) error {
 // output is complete before its process group is killed. When the
 // context is already cancelled (timeout, client gone, bad head) the kill
 // has happened and this returns at once.
-func reap(cmd *exec.Cmd, cancel context.CancelFunc) error {
+func reap(waited <-chan error, cancel context.CancelFunc) error {
 	t := time.AfterFunc(cgiExitGrace, cancel)
 	defer t.Stop()
-	return cmd.Wait()
+	return <-waited
 }
 
 func (h *cgiHandler) startFailed(sc cgiScript, err error) int {
