@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tandem-server/tandem/edge/cache"
+	"github.com/tandem-server/tandem/conf/cachekey"
 )
 
 // CacheStore is the top-level `cache { }` block: the one response cache
@@ -203,8 +203,8 @@ func buildCacheKey(b *builder, sc *scope, n *node) {
 		b.errs.add(n.Pos, "%q conflicts with %q at %s; the key is set once per block", n.Name, o.keyName, o.keyPos)
 		return
 	}
-	if err := (cache.Policy{Key: a.Value}).Validate(); err != nil {
-		b.argErr(n, a, err)
+	if _, err := cachekey.Parse(a.Value); err != nil {
+		b.argErr(n, a, fmt.Errorf("cache key %q: %w", a.Value, err))
 		o.keyName, o.keyPos = n.Name, a.Pos
 		return
 	}
@@ -265,6 +265,10 @@ func buildCachePurgeHandler(b *builder, sc *scope, n *node) {
 	}
 }
 
+// DefaultCacheMaxSize is max_size's default, the same as edge/cache's
+// DefaultMaxSize (an edge test holds them equal).
+const DefaultCacheMaxSize = 64 << 20
+
 // validateCacheStore checks what the store's lines say together, as
 // edge/cache.New will (without its disk I/O).
 func validateCacheStore(c *CacheStore, errs *errList) {
@@ -273,7 +277,7 @@ func validateCacheStore(c *CacheStore, errs *errList) {
 	}
 	maxSize := c.MaxSize
 	if maxSize == 0 {
-		maxSize = cache.DefaultMaxSize
+		maxSize = DefaultCacheMaxSize
 	}
 	if c.MaxEntrySize > maxSize {
 		errs.add(c.pos.maxEntry, "max_entry_size %d is larger than max_size %d", c.MaxEntrySize, maxSize)
@@ -330,7 +334,7 @@ func finishCache(r *Route) {
 	r.Cache = &Cache{Pos: o.pos, TTL: o.ttl, Key: o.key,
 		StaleWhileRevalidate: o.swr, StaleIfError: o.sie, IgnoreClientCacheControl: o.ignoreCC}
 	if r.Cache.Key == "" {
-		r.Cache.Key = cache.DefaultKey
+		r.Cache.Key = cachekey.Default
 	}
 }
 

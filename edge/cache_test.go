@@ -289,3 +289,11 @@ func TestCache_BlockStaleIfError(t *testing.T) {
 		t.Errorf("past the window: %d X-Cache %q, want 502", resp.StatusCode, resp.Header.Get("X-Cache"))
 	}
 }
+
+// conf checks max_size against its own copy of the cache's default size
+// (conf does not import the edge); the two must not drift apart.
+func TestCacheDefaultsAgree(t *testing.T) {
+	if conf.DefaultCacheMaxSize != cache.DefaultMaxSize {
+		t.Errorf("conf.DefaultCacheMaxSize = %d, cache.DefaultMaxSize = %d", conf.DefaultCacheMaxSize, cache.DefaultMaxSize)
+	}
+}

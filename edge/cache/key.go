@@ -1,144 +1,61 @@
 package cache
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/tandem-server/tandem/conf/cachekey"
 )
-
-// varKind names a key template variable.
-type varKind uint8
-
-const (
-	varLiteral varKind = iota
-	varScheme
-	varHost
-	varRequestURI
-	varURI
-	varArgs
-	varIsArgs
-	varHTTP   // $http_NAME: a request header
-	varCookie // $cookie_NAME: a request cookie
-)
-
-// keyPart is literal text or one variable of a key template.
-type keyPart struct {
-	kind varKind
-	text string // the literal, or the header/cookie name
-}
 
 // keyTemplate is a compiled Policy.Key.
 type keyTemplate struct {
-	parts []keyPart
+	parts []cachekey.Part
 }
 
-// compileKey parses a template such as "$scheme://$host$request_uri".
-// Variables are $name or ${name}; names are letters, digits and '_'.
+// compileKey parses a template such as "$scheme://$host$request_uri"
+// (syntax in conf/cachekey).
 func compileKey(tpl string) (*keyTemplate, error) {
-	k := &keyTemplate{}
-	for len(tpl) > 0 {
-		i := strings.IndexByte(tpl, '$')
-		if i < 0 {
-			k.parts = append(k.parts, keyPart{text: tpl})
-			break
-		}
-		if i > 0 {
-			k.parts = append(k.parts, keyPart{text: tpl[:i]})
-		}
-		tpl = tpl[i+1:]
-		var name string
-		if strings.HasPrefix(tpl, "{") {
-			end := strings.IndexByte(tpl, '}')
-			if end < 0 {
-				return nil, errors.New("unclosed ${")
-			}
-			name, tpl = tpl[1:end], tpl[end+1:]
-		} else {
-			n := 0
-			for n < len(tpl) && isNameByte(tpl[n]) {
-				n++
-			}
-			name, tpl = tpl[:n], tpl[n:]
-		}
-		p, err := keyVar(name)
-		if err != nil {
-			return nil, err
-		}
-		k.parts = append(k.parts, p)
+	parts, err := cachekey.Parse(tpl)
+	if err != nil {
+		return nil, err
 	}
-	if len(k.parts) == 0 {
-		return nil, errors.New("empty key")
-	}
-	return k, nil
-}
-
-func isNameByte(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-func keyVar(name string) (keyPart, error) {
-	switch name {
-	case "scheme":
-		return keyPart{kind: varScheme}, nil
-	case "host":
-		return keyPart{kind: varHost}, nil
-	case "request_uri":
-		return keyPart{kind: varRequestURI}, nil
-	case "uri":
-		return keyPart{kind: varURI}, nil
-	case "args", "query_string":
-		return keyPart{kind: varArgs}, nil
-	case "is_args":
-		return keyPart{kind: varIsArgs}, nil
-	}
-	if h, ok := strings.CutPrefix(name, "http_"); ok && h != "" {
-		// nginx spelling: $http_x_api_version is X-Api-Version.
-		return keyPart{kind: varHTTP, text: http.CanonicalHeaderKey(strings.ReplaceAll(h, "_", "-"))}, nil
-	}
-	if c, ok := strings.CutPrefix(name, "cookie_"); ok && c != "" {
-		return keyPart{kind: varCookie, text: c}, nil
-	}
-	if name == "" {
-		return keyPart{}, errors.New("'$' without a variable name")
-	}
-	return keyPart{}, fmt.Errorf("unknown variable $%s", name)
+	return &keyTemplate{parts: parts}, nil
 }
 
 // append writes r's key into buf. It does not allocate for the default
 // template.
 func (k *keyTemplate) append(buf []byte, r *http.Request) []byte {
 	for _, p := range k.parts {
-		switch p.kind {
-		case varLiteral:
-			buf = append(buf, p.text...)
-		case varScheme:
+		switch p.Kind {
+		case cachekey.Literal:
+			buf = append(buf, p.Text...)
+		case cachekey.Scheme:
 			if r.TLS != nil {
 				buf = append(buf, "https"...)
 			} else {
 				buf = append(buf, "http"...)
 			}
-		case varHost:
+		case cachekey.Host:
 			buf = appendHost(buf, r.Host)
-		case varRequestURI:
+		case cachekey.RequestURI:
 			buf = appendRequestURI(buf, r)
-		case varURI:
+		case cachekey.URI:
 			buf = append(buf, r.URL.Path...)
-		case varArgs:
+		case cachekey.Args:
 			buf = append(buf, r.URL.RawQuery...)
-		case varIsArgs:
+		case cachekey.IsArgs:
 			if r.URL.RawQuery != "" {
 				buf = append(buf, '?')
 			}
-		case varHTTP:
-			for i, v := range r.Header[p.text] {
+		case cachekey.Header:
+			for i, v := range r.Header[p.Text] {
 				if i > 0 {
 					buf = append(buf, ',')
 				}
 				buf = append(buf, v...)
 			}
-		case varCookie:
-			if c, err := r.Cookie(p.text); err == nil {
+		case cachekey.Cookie:
+			if c, err := r.Cookie(p.Text); err == nil {
 				buf = append(buf, c.Value...)
 			}
 		}

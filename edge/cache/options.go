@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/tandem-server/tandem/conf/cachekey"
 )
 
 // Defaults for zero fields of Options and Policy.
@@ -17,7 +19,7 @@ const (
 	DefaultPassTTL           = 30 * time.Second
 	DefaultBackgroundTimeout = 30 * time.Second
 	DefaultMaxHeuristic      = 24 * time.Hour
-	DefaultKey               = "$scheme://$host$request_uri"
+	DefaultKey               = cachekey.Default
 	DefaultName              = "tandem"
 
 	// maxBackground bounds concurrent stale-while-revalidate refreshes; a
