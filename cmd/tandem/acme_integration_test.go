@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -348,5 +349,39 @@ func TestACME_RestartKeepsCertificate(t *testing.T) {
 	}
 	if code, body := tlsGet(t, roots, "a.tandem.test", "https://"+addr+"/hello.txt"); code != 200 || body != staticBody {
 		t.Errorf("after restart, HTTPS GET: %d %q", code, body)
+	}
+}
+
+// A reload that adds a name to a tls auto site starts an order for it,
+// while the certificate already issued keeps serving; a reload with a
+// broken acme_ca keeps the running config.
+func TestACME_ReloadAddsName(t *testing.T) {
+	t.Parallel()
+	ports := freePorts(t, 2)
+	tlsPort, httpPort := ports[0], ports[1]
+	p := startPebble(t, pebbleOptions{HTTPPort: httpPort})
+	in := startTandem(t, acmeTop(p, "http-01")+autoSite(tlsPort, httpPort), writeWWW)
+	addr := loopback(tlsPort)
+	first := waitIssued(t, in, p, addr, "a.tandem.test", issueWait)
+	if _, err := servedCert(addr, "new.tandem.test", p.IssuerRoots()); err == nil {
+		t.Fatal("new.tandem.test has a certificate before it is in the config")
+	}
+
+	broken := strings.Replace(acmeTop(p, "http-01"), p.DirectoryURL, "http://plain.invalid/dir", 1) + autoSite(tlsPort, httpPort)
+	writeFile(t, in.conf, strings.ReplaceAll(broken, "{{DIR}}", in.dir))
+	if err := in.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	in.waitLog("acme_ca: expected an https:// ACME directory URL", 10*time.Second)
+
+	grown := strings.Replace(autoSite(tlsPort, httpPort), "www.tandem.test", "www.tandem.test new.tandem.test", 1)
+	writeFile(t, in.conf, strings.ReplaceAll(acmeTop(p, "http-01")+grown, "{{DIR}}", in.dir))
+	if err := in.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitIssued(t, in, p, addr, "new.tandem.test", issueWait)
+	again := waitIssued(t, in, p, addr, "a.tandem.test", issueWait)
+	if again.SerialNumber.Cmp(first.SerialNumber) != 0 {
+		t.Errorf("a.tandem.test's certificate changed across the reload (%v -> %v); it should have been kept", first.SerialNumber, again.SerialNumber)
 	}
 }
