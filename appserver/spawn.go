@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -150,9 +151,27 @@ func (c *osLauncherConfig) command(mode string, ctl *os.File, stderr *os.File) (
 		if err != nil {
 			return nil, err
 		}
+		if err := c.shareScript(); err != nil {
+			return nil, err
+		}
 		cmd.SysProcAttr.Credential = cred
 	}
 	return cmd, nil
+}
+
+// shareScript lets an interpreter running as another user (user, group)
+// read the worker script: the script becomes 0644 (it is tandem's own
+// code, nothing secret) and the runtime dir 0711, traversable but not
+// listable, as for command apps' sockets (makeSockDir). Request bodies
+// spooled there stay 0600 and unlinked.
+func (c *osLauncherConfig) shareScript() error {
+	if err := os.Chmod(c.script, 0o644); err != nil {
+		return fmt.Errorf("worker script: %w", err)
+	}
+	if err := os.Chmod(filepath.Dir(c.script), 0o711); err != nil {
+		return fmt.Errorf("runtime dir: %w", err)
+	}
+	return nil
 }
 
 func lookupCredential(userName, groupName string) (*syscall.Credential, error) {

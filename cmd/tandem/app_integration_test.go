@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -314,5 +315,68 @@ func TestAppImportError_StopsRun(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// `user` and `group` drop the workers' privileges: run as root, the app
+// sees nobody's uid, the group asked for (else nobody's own) and no
+// supplementary groups, for preload on (the zygote forks the workers) and
+// off (fresh interpreters).
+func TestApp_UserGroupDropsPrivileges(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to switch users")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	daemon, err := user.LookupGroup("daemon")
+	if err != nil {
+		t.Skipf("no group daemon: %v", err)
+	}
+	for _, tc := range []struct{ preload, group, gid string }{
+		{"on", "", nobody.Gid},               // the user's own group
+		{"off", "group daemon;", daemon.Gid}, // group overrides it
+	} {
+		preload := tc.preload
+		t.Run("preload "+preload, func(t *testing.T) {
+			in := startTandem(t, `
+app ids {
+    wsgi ids:app;
+    chdir {{DIR}}/app;
+    workers 2;
+    preload `+preload+`;
+    user nobody;
+    `+tc.group+`
+}
+site _ {
+    listen 127.0.0.1:0;
+    location / { app ids; }
+}
+`, func(dir string) {
+				// The app's folder must be readable by nobody, as it would
+				// be in a deployment (t.TempDir is 0700).
+				for d := dir; d != "/"; d = filepath.Dir(d) {
+					st, err := os.Stat(d)
+					if err == nil && st.Mode().Perm()&0o005 != 0o005 {
+						_ = os.Chmod(d, st.Mode().Perm()|0o005)
+					}
+				}
+				writeFile(t, filepath.Join(dir, "app", "ids.py"), `import os
+
+def app(environ, start_response):
+    body = ('%d %d %s' % (os.getuid(), os.getgid(), sorted(os.getgroups()))).encode()
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body]
+`)
+				_ = os.Chmod(filepath.Join(dir, "app"), 0o755)
+				_ = os.Chmod(filepath.Join(dir, "app", "ids.py"), 0o644)
+			})
+			r := do(t, client(), "GET", in.url("/"), nil)
+			want := fmt.Sprintf("%s %s []", nobody.Uid, tc.gid)
+			if r.status != 200 || r.body != want {
+				t.Fatalf("GET / = %d %q, want 200 %q\n%s", r.status, r.body, want, in.logText())
+			}
+		})
 	}
 }
