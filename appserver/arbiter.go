@@ -607,13 +607,22 @@ func (a *arbiter) scale(delta int) {
 		return
 	}
 	app := a.cur.app
-	n := min(max(a.base+delta, app.MinWorkers), app.MaxWorkers)
-	if n == a.base {
+	// A signal moves the pool from its current size, autoscaled or not,
+	// as gunicorn's TTIN/TTOU move its worker count. SIGTTIN also raises
+	// the floor that idle shrinking returns to, so the worker it added
+	// stays; SIGTTOU lowers it when it was above the new size.
+	n := min(max(a.want+delta, app.MinWorkers), app.MaxWorkers)
+	if n == a.want {
 		a.log.Info("scale request ignored: at the bound", zap.String("app", a.name),
 			zap.Int("workers", n), zap.Int("min_workers", app.MinWorkers), zap.Int("max_workers", app.MaxWorkers))
 		return
 	}
-	a.base, a.want = n, n
+	a.want = n
+	if delta > 0 {
+		a.base = max(a.base, n)
+	} else {
+		a.base = min(a.base, n)
+	}
 	a.log.Info("scaled", zap.String("app", a.name), zap.Int("workers", n))
 }
 

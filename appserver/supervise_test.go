@@ -294,6 +294,25 @@ func TestSupervise_ScaleAndAutoscale(t *testing.T) {
 	if r.a.want != 1 {
 		t.Fatalf("want %d after a long idle period, want 1", r.a.want)
 	}
+
+	// A signal moves the pool from its autoscaled size: grown to 2 by
+	// queue pressure, SIGTTOU brings it to 1 (not "at the bound"), and
+	// SIGTTIN's worker is not taken back by idle shrinking.
+	r.mustAcquire()
+	r.acquire()
+	r.tick(tickEvery)
+	r.tick(scaleUpAfter)
+	if r.a.want != 2 || r.a.base != 1 {
+		t.Fatalf("want %d base %d under queue pressure, want 2 and 1", r.a.want, r.a.base)
+	}
+	r.do(scaleEv{delta: -1})
+	if r.a.want != 1 || r.a.base != 1 {
+		t.Fatalf("SIGTTOU on an autoscaled pool: want %d base %d, want 1 and 1", r.a.want, r.a.base)
+	}
+	r.do(scaleEv{delta: +1})
+	if r.a.want != 2 || r.a.base != 2 {
+		t.Fatalf("SIGTTIN: want %d base %d, want 2 and 2", r.a.want, r.a.base)
+	}
 }
 
 // TestGeneration_FailedBootKeepsServing: a reload whose import fails is

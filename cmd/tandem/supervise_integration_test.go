@@ -3,6 +3,8 @@ package main
 import (
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -20,6 +22,8 @@ def application(environ, start_response):
         hog.append(bytearray(64 << 20))  # touched: counts in RSS
         for i in range(0, len(hog[-1]), 4096):
             hog[-1][i] = 1
+    if path == "/nap":
+        time.sleep(0.4)
     body = ("pid %d" % os.getpid()).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
@@ -107,4 +111,109 @@ func servedPidFrom(t *testing.T, body string) int {
 		pid = pid*10 + int(c-'0')
 	}
 	return pid
+}
+
+// max_lifetime recycles workers by age, one at a time, under a bounded
+// load with no failed request; the exits are logged as such.
+func TestMaxLifetime_RecyclesUnderLoad(t *testing.T) {
+	in := startSupervised(t, "workers 2; max_lifetime 1s jitter 200ms;")
+	c := client()
+	pids := map[int]bool{}
+	failed, total := 0, 0
+	deadline := time.Now().Add(20 * time.Second)
+	// Until both original workers have been replaced twice over (or the
+	// deadline): at most 200000 requests.
+	for total < 200000 && time.Now().Before(deadline) && in.countLog(`"reason": "max_lifetime"`) < 4 {
+		r := do(t, c, "GET", in.url("/"), nil)
+		total++
+		if r.status != 200 {
+			failed++
+			continue
+		}
+		pids[servedPidFrom(t, r.body)] = true
+	}
+	if n := in.countLog(`"reason": "max_lifetime"`); n < 4 {
+		t.Fatalf("%d max_lifetime exits in %d requests, want ≥ 4\n%s", n, total, in.logText())
+	}
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed while workers were recycled", failed, total)
+	}
+	// Dispatch reuses the most recently idle worker, so a sequential
+	// client may never meet some of the replacements; it must have met
+	// at least one.
+	if len(pids) < 2 {
+		t.Errorf("%d requests were served by %d worker(s); recycling should have brought new ones", total, len(pids))
+	}
+	waitWorkers(t, in.cmd.Process.Pid, 2, 10*time.Second)
+	t.Logf("%d requests, %d worker pids, %d lifetime exits", total, len(pids), in.countLog(`"reason": "max_lifetime"`))
+}
+
+// Scaling through the binary: queue pressure grows the pool from 1 towards
+// max_workers (one more per second of non-empty queue), and SIGTTOU /
+// SIGTTIN take one away and add one back, within the bounds.
+func TestScaling_QueuePressureAndSignals(t *testing.T) {
+	in := startSupervised(t, "workers 1; min_workers 1; max_workers 3;")
+	pid := in.cmd.Process.Pid
+	waitWorkers(t, pid, 1, 10*time.Second)
+
+	// 6 clients on a 0.4 s endpoint keep the queue non-empty; bounded to
+	// 15 s and 300 requests in all.
+	stop := time.Now().Add(15 * time.Second)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sent, failed := 0, 0
+	grown := make(chan struct{})
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := client()
+			for time.Now().Before(stop) {
+				select {
+				case <-grown:
+					return
+				default:
+				}
+				mu.Lock()
+				if sent >= 300 {
+					mu.Unlock()
+					return
+				}
+				sent++
+				mu.Unlock()
+				if r := do(t, c, "GET", in.url("/nap"), nil); r.status != 200 {
+					mu.Lock()
+					failed++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	waitWorkers(t, pid, 3, 15*time.Second)
+	close(grown)
+	wg.Wait()
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed while the pool grew", failed, sent)
+	}
+	in.waitLog("queue pressure: adding a worker", 5*time.Second)
+
+	if err := in.cmd.Process.Signal(syscall.SIGTTOU); err != nil {
+		t.Fatal(err)
+	}
+	waitWorkers(t, pid, 2, 10*time.Second)
+	if err := in.cmd.Process.Signal(syscall.SIGTTIN); err != nil {
+		t.Fatal(err)
+	}
+	waitWorkers(t, pid, 3, 10*time.Second)
+	// At max_workers, SIGTTIN adds nothing.
+	if err := in.cmd.Process.Signal(syscall.SIGTTIN); err != nil {
+		t.Fatal(err)
+	}
+	r := do(t, client(), "GET", in.url("/"), nil) // the signal has been handled by now or soon
+	if r.status != 200 {
+		t.Fatalf("GET / after scaling: %d", r.status)
+	}
+	if n := countWorkerProcs(pid); n != 3+1 {
+		t.Errorf("%d worker processes (zygote included) after SIGTTIN at max_workers, want 4", n)
+	}
 }
