@@ -322,15 +322,44 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	pools := m.poolsLocked()
 	m.mu.Unlock()
 	err := eachConcurrently(pools, func(p *Pool) error { return p.shutdown(ctx) })
+	return errors.Join(err, m.finishShutdown())
+}
+
+// ShutdownWhenDrained stops every pool the way SIGTERM asks (gunicorn's
+// graceful_timeout): each keeps serving as usual, queued requests
+// included, until drained is closed (the edge has no request left) or its
+// graceful_timeout has passed since signaled, whichever comes first. It
+// then stops as Shutdown does with signaled + graceful_timeout as the
+// deadline, so a request still running past it is cut (the worker is
+// killed, the client gets 502) and one still queued gets 503.
+func (m *Manager) ShutdownWhenDrained(signaled time.Time, drained <-chan struct{}) error {
+	m.mu.Lock()
+	pools := m.poolsLocked()
+	m.mu.Unlock()
+	err := eachConcurrently(pools, func(p *Pool) error {
+		deadline := signaled.Add(p.gracefulTimeout())
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		select {
+		case <-drained:
+		case <-t.C:
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		return p.shutdown(ctx)
+	})
+	return errors.Join(err, m.finishShutdown())
+}
+
+// finishShutdown stops the reaper and removes a runtime dir we created.
+func (m *Manager) finishShutdown() error {
 	if m.reaper != nil {
 		m.reaper.close()
 	}
 	if m.ownDir {
-		if rmErr := os.RemoveAll(m.runtimeDir); rmErr != nil {
-			err = errors.Join(err, rmErr)
-		}
+		return os.RemoveAll(m.runtimeDir)
 	}
-	return err
+	return nil
 }
 
 // eachConcurrently runs f on every item at once (pools boot, reload and

@@ -71,15 +71,19 @@ func (p *Pool) generation(ctx context.Context, app *conf.App) error {
 const shutdownSlack = 5 * time.Second
 
 // shutdown stops the pool: see Manager.Shutdown.
+// gracefulTimeout is how long the pool's requests may run on after a stop.
+func (p *Pool) gracefulTimeout() time.Duration {
+	if p.first != nil {
+		return p.first.GracefulTimeout
+	}
+	return 30 * time.Second
+}
+
 func (p *Pool) shutdown(ctx context.Context) error {
 	if !p.running.Load() {
 		return nil
 	}
-	grace := 30 * time.Second
-	if p.first != nil {
-		grace = p.first.GracefulTimeout
-	}
-	deadline := time.Now().Add(grace)
+	deadline := time.Now().Add(p.gracefulTimeout())
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}

@@ -118,8 +118,17 @@ func serve(path string, cfg *conf.Config, stderr io.Writer) error {
 		case syscall.SIGTTIN, syscall.SIGTTOU:
 			scaleApps(apps, cfg, sig == syscall.SIGTTIN)
 		default:
+			// The pools stop when the edge has drained or, for each app,
+			// when its graceful_timeout since the signal is up, so a hung
+			// request cannot hold the process for shutdown_timeout.
+			signaled, drained := time.Now(), make(chan struct{})
+			appsDone := make(chan error, 1)
+			go func() { appsDone <- apps.ShutdownWhenDrained(signaled, drained) }()
 			shutdown(srv, cfg, log, sig)
-			stopApps(apps, cfg, log)
+			close(drained)
+			if err := <-appsDone; err != nil {
+				log.Warn("app workers did not all stop in time; killed", zap.Error(err))
+			}
 			return nil
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -215,5 +216,72 @@ func TestScaling_QueuePressureAndSignals(t *testing.T) {
 	}
 	if n := countWorkerProcs(pid); n != 3+1 {
 		t.Errorf("%d worker processes (zygote included) after SIGTTIN at max_workers, want 4", n)
+	}
+}
+
+// workApp sleeps on /work after marking the request started, so a test
+// knows it is in flight.
+const workApp = `
+import os, time
+
+def application(environ, start_response):
+    open(os.path.join(os.environ["MARK_DIR"], "started"), "w").close()
+    time.sleep(float(os.environ["WORK_SECONDS"]))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"done"]
+`
+
+// SIGTERM with an app request in flight: it finishes when it fits in
+// graceful_timeout, and is cut (502) when it does not, tandem exiting
+// soon after graceful_timeout rather than when the request would end.
+func TestStop_AppRequestAndGracefulTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		work, grace string
+		wantStatus  int
+		maxExit     time.Duration
+	}{
+		{"fits", "1", "10s", 200, 10 * time.Second},
+		{"cut", "30", "1s", 502, 8 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := startTandem(t, `
+app w {
+    wsgi wapp:application;
+    chdir {{DIR}};
+    workers 1;
+    graceful_timeout `+tc.grace+`;
+    env MARK_DIR {{DIR}};
+    env WORK_SECONDS `+tc.work+`;
+}
+site _ {
+    listen 127.0.0.1:0;
+    location / { app w; }
+}
+`, func(dir string) { writeFile(t, filepath.Join(dir, "wapp.py"), workApp) })
+			got := make(chan result, 1)
+			go func() { got <- do(t, client(), "GET", in.url("/work"), nil) }()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if _, err := os.Stat(filepath.Join(in.dir, "started")); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the request never reached the app\n%s", in.logText())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			start := time.Now()
+			code := in.stop(tc.maxExit)
+			took := time.Since(start)
+			r := <-got
+			if r.status != tc.wantStatus {
+				t.Errorf("in-flight request: %d %q, want %d", r.status, r.body, tc.wantStatus)
+			}
+			if code != 0 {
+				t.Errorf("exit code %d, want 0", code)
+			}
+			t.Logf("exited %v after SIGTERM (graceful_timeout %s, request %ss)", took.Round(time.Millisecond), tc.grace, tc.work)
+		})
 	}
 }
