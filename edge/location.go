@@ -9,6 +9,7 @@ import (
 
 	"github.com/tandem-server/tandem/edge/compress"
 	"github.com/tandem-server/tandem/static"
+	"github.com/tandem-server/tandem/upstream"
 )
 
 // maxInternalRedirects bounds try_files and error_page hops, so a config
@@ -244,6 +245,13 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // writeError writes tandem's built-in error page for status.
 func writeError(w http.ResponseWriter, status int) {
+	if status == upstream.StatusClientGone {
+		// nginx's 499 is for the access log: the client is gone, so no
+		// page is written, only the status the log records.
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(status)
+		return
+	}
 	text := http.StatusText(status)
 	if text == "" {
 		text = "Error"

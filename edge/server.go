@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -212,11 +213,10 @@ func (s *Server) serveLocked(l *listener) {
 
 func (s *Server) httpServer(addr string, lim conf.Limits) *http.Server {
 	return &http.Server{
-		Handler:           &listenerHandler{srv: s, addr: addr},
+		Handler:           &listenerHandler{srv: s, addr: addr, bodyTimeout: lim.BodyTimeout},
 		ReadHeaderTimeout: lim.HeaderTimeout,
-		// ReadTimeout covers headers and body together in net/http, so the
-		// body gets its own budget on top of the header one.
-		ReadTimeout:    lim.HeaderTimeout + lim.BodyTimeout,
+		// No ReadTimeout: net/http's bounds headers and body together,
+		// while body_timeout bounds each pause in a body (idleBody).
 		WriteTimeout:   lim.WriteTimeout,
 		IdleTimeout:    lim.IdleTimeout,
 		MaxHeaderBytes: int(lim.MaxHeaderBytes),
@@ -356,9 +356,14 @@ func shutdownListener(ctx context.Context, l *listener) error {
 type listenerHandler struct {
 	srv  *Server
 	addr string
+	// bodyTimeout is body_timeout: how long a request body may stall.
+	bodyTimeout time.Duration
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.bodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = &idleBody{ReadCloser: r.Body, ctl: http.NewResponseController(w), timeout: h.bodyTimeout}
+	}
 	// ACME validations come over plain HTTP to any site's address (port
 	// 80), before routing: a redirect to HTTPS would fail them.
 	if r.TLS == nil && h.srv.acme.handleHTTPChallenge(w, r) {
@@ -377,6 +382,23 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.serve(w, r)
+}
+
+// idleBody is a request body whose every read must make progress within
+// timeout: body_timeout bounds a pause in the upload, counted from the end
+// of the headers, as nginx's client_body_timeout does, so a large upload
+// over a slow link that keeps moving is never cut. Pushing the deadline
+// forward on every read is cheap: edgeConn re-arms a later deadline only
+// when the armed one fires.
+type idleBody struct {
+	io.ReadCloser
+	ctl     *http.ResponseController
+	timeout time.Duration
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	_ = b.ctl.SetReadDeadline(time.Now().Add(b.timeout))
+	return b.ReadCloser.Read(p)
 }
 
 var _ http.Handler = (*listenerHandler)(nil)

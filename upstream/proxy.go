@@ -157,13 +157,16 @@ func BodyStatus(log *zap.Logger, r *http.Request, err error) int {
 	var tooBig *http.MaxBytesError
 	var ne net.Error
 	var bre *BodyReadError
+	// A timeout comes first: net/http cancels the request's context on
+	// any read error, so a body that stalled past body_timeout would
+	// otherwise pass for a client that left.
 	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return http.StatusRequestTimeout
 	case r.Context().Err() != nil:
 		return StatusClientGone
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge
-	case errors.As(err, &ne) && ne.Timeout():
-		return http.StatusRequestTimeout
 	case errors.As(err, &bre):
 		log.Info("reading request body", zap.String("uri", r.RequestURI), zap.Error(err))
 		return http.StatusBadRequest

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -297,6 +299,133 @@ site _ {
 		}
 		if waited := time.Since(start); waited > 5*time.Second {
 			t.Fatalf("server waited %v for headers; header_timeout is 1s", waited)
+		}
+	})
+}
+
+// The connection-level limits through the binary: idle_timeout closes an
+// idle keep-alive connection, body_timeout cuts a stalled request body,
+// write_timeout a client that stops reading, and max_connections holds
+// connections past the limit until one closes.
+func TestLimits_TimeoutsAndConnections(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "got %d", n)
+	}))
+	defer up.Close()
+	const big = 64 << 20
+	in := startTandem(t, `
+idle_timeout 1s;
+body_timeout 1s;
+write_timeout 2s;
+max_connections 2;
+site _ {
+    listen 127.0.0.1:0;
+    root {{DIR}}/www;
+    location /up/ { proxy `+up.URL+`; }
+}
+`, func(dir string) { writeFile(t, filepath.Join(dir, "www/big.bin"), strings.Repeat("x", big)) })
+
+	// readUntilClosed reads conn until the server closes it, for at most d.
+	readUntilClosed := func(conn net.Conn, d time.Duration) (string, time.Duration, error) {
+		start := time.Now()
+		_ = conn.SetReadDeadline(start.Add(d))
+		b, err := io.ReadAll(conn)
+		return string(b), time.Since(start), err
+	}
+	t.Run("idle_timeout closes an idle keep-alive connection", func(t *testing.T) {
+		conn, err := net.Dial("tcp", in.addrs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-0\r\n\r\n")
+		out, took, err := readUntilClosed(conn, 10*time.Second)
+		if err != nil || !strings.HasPrefix(out, "HTTP/1.1 206") {
+			t.Fatalf("no close within 10s after an idle keep-alive (err %v): %.60q", err, out)
+		}
+		t.Logf("closed %v after the response (idle_timeout 1s)", took.Round(10*time.Millisecond))
+	})
+	t.Run("body_timeout cuts a stalled body", func(t *testing.T) {
+		conn, err := net.Dial("tcp", in.addrs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /up/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+		out, took, err := readUntilClosed(conn, 10*time.Second)
+		if err != nil || !strings.HasPrefix(out, "HTTP/1.1 408") {
+			t.Fatalf("stalled body: %.80q (err %v), want a 408 and a close within 10s", out, err)
+		}
+		t.Logf("408 and close %v after the body stalled (body_timeout 1s)", took.Round(10*time.Millisecond))
+	})
+	t.Run("body_timeout spares a slow body that keeps moving", func(t *testing.T) {
+		conn, err := net.Dial("tcp", in.addrs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// 10 bytes, one every 150ms: 1.5s in all, longer than body_timeout
+		// but never a pause as long as it (and within write_timeout,
+		// which counts from the end of the headers).
+		fmt.Fprintf(conn, "POST /up/ HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n")
+		for i := range 10 {
+			time.Sleep(150 * time.Millisecond) // the pace of the upload is what is under test
+			if _, err := conn.Write([]byte{'0' + byte(i)}); err != nil {
+				t.Fatalf("byte %d: %v", i, err)
+			}
+		}
+		out, _, err := readUntilClosed(conn, 10*time.Second)
+		if err != nil || !strings.HasPrefix(out, "HTTP/1.1 200") || !strings.HasSuffix(out, "got 10") {
+			t.Fatalf("slow but steady body: %.120q (err %v), want 200 and the 10 bytes upstream\n%s", out, err, in.logText())
+		}
+	})
+	t.Run("write_timeout cuts a client that stops reading", func(t *testing.T) {
+		conn, err := net.Dial("tcp", in.addrs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+		// The client stalls past write_timeout: the stall is what is
+		// under test, not a wait for the server.
+		time.Sleep(3 * time.Second)
+		// The socket buffers hold a few MiB of the 64 MiB; after them the
+		// server's close must follow.
+		out, took, err := readUntilClosed(conn, 20*time.Second)
+		if err != nil || len(out) >= big {
+			t.Fatalf("a client that stalled 3s got %d of %d bytes, then %v; write_timeout 2s should have closed it", len(out), big, err)
+		}
+		t.Logf("got %d of %d bytes, then the close (read for %v)", len(out), big, took.Round(time.Millisecond))
+	})
+	t.Run("max_connections holds the third connection", func(t *testing.T) {
+		var open []net.Conn
+		defer func() {
+			for _, c := range open {
+				c.Close()
+			}
+		}()
+		for range 2 {
+			c, err := net.Dial("tcp", in.addrs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(c, "GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-0\r\n\r\n")
+			br := bufio.NewReader(c)
+			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 206 {
+				t.Fatalf("connection %d: %v", len(open)+1, err)
+			}
+			open = append(open, c)
+		}
+		third := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+		if _, err := third.Get(in.url("/big.bin")); err == nil {
+			t.Fatal("a third connection was served while max_connections 2 were open")
+		}
+		open[0].Close()
+		open = open[1:]
+		r := do(t, client(), "GET", in.url("/up/"), nil)
+		if r.status != 200 {
+			t.Fatalf("after a connection closed: %d", r.status)
 		}
 	})
 }
