@@ -326,6 +326,14 @@ site _ {
 }
 `, func(dir string) { writeFile(t, filepath.Join(dir, "www/big.bin"), strings.Repeat("x", big)) })
 
+	dial := func(t *testing.T) net.Conn {
+		conn, err := net.Dial("tcp", in.addrs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
 	// readUntilClosed reads conn until the server closes it, for at most d.
 	readUntilClosed := func(conn net.Conn, d time.Duration) (string, time.Duration, error) {
 		start := time.Now()
@@ -334,11 +342,7 @@ site _ {
 		return string(b), time.Since(start), err
 	}
 	t.Run("idle_timeout closes an idle keep-alive connection", func(t *testing.T) {
-		conn, err := net.Dial("tcp", in.addrs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		conn := dial(t)
 		fmt.Fprintf(conn, "GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-0\r\n\r\n")
 		out, took, err := readUntilClosed(conn, 10*time.Second)
 		if err != nil || !strings.HasPrefix(out, "HTTP/1.1 206") {
@@ -347,11 +351,7 @@ site _ {
 		t.Logf("closed %v after the response (idle_timeout 1s)", took.Round(10*time.Millisecond))
 	})
 	t.Run("body_timeout cuts a stalled body", func(t *testing.T) {
-		conn, err := net.Dial("tcp", in.addrs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		conn := dial(t)
 		fmt.Fprintf(conn, "POST /up/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
 		out, took, err := readUntilClosed(conn, 10*time.Second)
 		if err != nil || !strings.HasPrefix(out, "HTTP/1.1 408") {
@@ -360,11 +360,7 @@ site _ {
 		t.Logf("408 and close %v after the body stalled (body_timeout 1s)", took.Round(10*time.Millisecond))
 	})
 	t.Run("body_timeout spares a slow body that keeps moving", func(t *testing.T) {
-		conn, err := net.Dial("tcp", in.addrs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		conn := dial(t)
 		// 10 bytes, one every 150ms: 1.5s in all, longer than body_timeout
 		// but never a pause as long as it (and within write_timeout,
 		// which counts from the end of the headers).
@@ -381,11 +377,7 @@ site _ {
 		}
 	})
 	t.Run("write_timeout cuts a client that stops reading", func(t *testing.T) {
-		conn, err := net.Dial("tcp", in.addrs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		conn := dial(t)
 		fmt.Fprintf(conn, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
 		// The client stalls past write_timeout: the stall is what is
 		// under test, not a wait for the server.
