@@ -1,8 +1,10 @@
 package main
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -15,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go/http3"
 )
 
 // ACME end to end: the real binary against Pebble (acme_harness_test.go).
@@ -383,5 +387,33 @@ func TestACME_ReloadAddsName(t *testing.T) {
 	again := waitIssued(t, in, p, addr, "a.tandem.test", issueWait)
 	if again.SerialNumber.Cmp(first.SerialNumber) != 0 {
 		t.Errorf("a.tandem.test's certificate changed across the reload (%v -> %v); it should have been kept", first.SerialNumber, again.SerialNumber)
+	}
+}
+
+// The documented pairing: tls auto with http3 on. The certificate Pebble
+// issued is served over QUIC too (quic-go fills in the handshake's
+// addresses that certmagic logs with).
+func TestACME_OverHTTP3(t *testing.T) {
+	t.Parallel()
+	ports := freePorts(t, 2)
+	tlsPort, httpPort := ports[0], ports[1]
+	p := startPebble(t, pebbleOptions{HTTPPort: httpPort})
+	site := strings.Replace(autoSite(tlsPort, httpPort), "tls auto admin@tandem.test;", "tls auto admin@tandem.test;\n    http3 on;", 1)
+	in := startTandem(t, acmeTop(p, "http-01")+site, writeWWW)
+	leaf := waitIssued(t, in, p, loopback(tlsPort), "a.tandem.test", issueWait)
+
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: p.IssuerRoots(), ServerName: "a.tandem.test"}}
+	defer tr.Close()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + loopback(tlsPort) + "/hello.txt")
+	if err != nil {
+		t.Fatalf("HTTP/3 GET: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != staticBody || resp.Proto != "HTTP/3.0" {
+		t.Fatalf("HTTP/3 GET: %d %s %q", resp.StatusCode, resp.Proto, body)
+	}
+	if got := resp.TLS.PeerCertificates[0].SerialNumber; got.Cmp(leaf.SerialNumber) != 0 {
+		t.Errorf("QUIC served serial %v, TCP %v", got, leaf.SerialNumber)
 	}
 }
