@@ -258,8 +258,21 @@ func (m *Manager) Reload(ctx context.Context, apps []*conf.App) error {
 	}
 	m.mu.Lock()
 	if !m.started {
+		// A config without apps starts no manager (no runtime dir, no
+		// subreaper); the first reload that brings an app prepares it.
+		if len(checked) == 0 {
+			m.mu.Unlock()
+			return nil
+		}
+		m.started = true
 		m.mu.Unlock()
-		return errors.New("appserver: Reload before Start")
+		if err := m.prepare(); err != nil {
+			m.mu.Lock()
+			m.started = false
+			m.mu.Unlock()
+			return err
+		}
+		m.mu.Lock()
 	}
 	keep := make(map[string]bool)
 	type job struct {

@@ -380,3 +380,62 @@ def app(environ, start_response):
 		})
 	}
 }
+
+// The first app can come with a reload: a config that had none (so no
+// app server was started) gains one on SIGHUP, and loses it again.
+func TestAppAddedByReload(t *testing.T) {
+	const noApp = `
+site _ {
+    listen 127.0.0.1:0;
+    return 200 "no app";
+}
+`
+	in := startTandem(t, noApp, func(dir string) {
+		writeFile(t, filepath.Join(dir, "first.py"), `
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"from the first app"]
+`)
+	})
+	c := client()
+	if r := do(t, c, "GET", in.url("/"), nil); r.body != "no app" {
+		t.Fatalf("before: %d %q", r.status, r.body)
+	}
+	withApp := strings.ReplaceAll(`
+app first {
+    wsgi first:application;
+    chdir {{DIR}};
+    workers 1;
+}
+site _ {
+    listen 127.0.0.1:0;
+    location / { app first; }
+}
+`, "{{DIR}}", in.dir)
+	// The listen line stays "127.0.0.1:0": an unchanged address keeps its
+	// socket (and port) across reloads.
+	for i, step := range []struct{ conf, want string }{
+		{withApp, "from the first app"},
+		{noApp, "no app"},
+		{withApp, "from the first app"},
+	} {
+		writeFile(t, in.conf, step.conf)
+		if err := in.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			r := do(t, c, "GET", in.url("/"), nil)
+			if r.status == 200 && r.body == step.want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("reload %d: GET / = %d %q, want %q\n%s", i+1, r.status, r.body, step.want, in.logText())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if strings.Contains(in.logText(), "reload failed") {
+		t.Errorf("a reload failed:\n%s", in.logText())
+	}
+}
