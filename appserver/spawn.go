@@ -130,7 +130,7 @@ func newOSLauncher(script, runtimeDir string, log *zap.Logger) launchFunc {
 
 // command builds the python command line for mode "worker" or "zygote",
 // with ctl as its fd 3.
-func (c *osLauncherConfig) command(mode string, ctl *os.File, stderr *os.File) (*exec.Cmd, error) {
+func (c *osLauncherConfig) command(mode string, ctl *os.File, out childOutput) (*exec.Cmd, error) {
 	args := []string{"-u", c.script, mode, "--app", c.app.WSGI}
 	if c.app.Chdir != "" {
 		args = append(args, "--chdir", c.app.Chdir)
@@ -144,7 +144,8 @@ func (c *osLauncherConfig) command(mode string, ctl *os.File, stderr *os.File) (
 	cmd.ExtraFiles = []*os.File{ctl}
 	// Stderr is a real pipe, not an io.Writer: with an io.Writer, Wait
 	// would also wait for every forked worker that inherited the pipe.
-	cmd.Stderr = stderr
+	cmd.Stderr = out.stderr
+	cmd.Stdout = out.stdout
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if c.app.User != "" || c.app.Group != "" {
 		cred, err := lookupCredential(c.app.User, c.app.Group)
@@ -311,6 +312,36 @@ type stderrLog struct {
 
 const tailMax = 64 << 10
 
+// childOutput are the write ends of a Python child's stderr and stdout
+// pipes. stderr (tracebacks, wsgi.errors) is logged as errors; stdout
+// (an app's print()) at info level, marked stream=stdout, where gunicorn
+// would have shown it on its terminal or journal.
+type childOutput struct {
+	stderr, stdout *os.File
+	errLog         *stderrLog
+}
+
+// startChildOutput makes both pipes, logged with fields.
+func startChildOutput(log *zap.Logger, fields ...zap.Field) (childOutput, error) {
+	stderr, errLog, err := startStderr(log, fields...)
+	if err != nil {
+		return childOutput{}, err
+	}
+	stdout, _, err := startOutput(log, zapcore.InfoLevel, append(fields, zap.String("stream", "stdout"))...)
+	if err != nil {
+		stderr.Close()
+		return childOutput{}, err
+	}
+	return childOutput{stderr: stderr, stdout: stdout, errLog: errLog}, nil
+}
+
+// closeParentEnds closes our copies of the write ends once the child has
+// its own, so the readers see EOF when the child (and its forks) exit.
+func (o childOutput) closeParentEnds() {
+	o.stderr.Close()
+	o.stdout.Close()
+}
+
 // startStderr makes a pipe whose write end goes to the child; lines read
 // from it are logged at error level with fields until every writer has
 // closed it.
@@ -380,18 +411,19 @@ func (l *freshLauncher) spawn(ctx context.Context, id int) (spawned, error) {
 	if err != nil {
 		return spawned{}, err
 	}
-	stderr, slog, err := startStderr(l.cfg.log, zap.String("app", l.cfg.app.Name), zap.Int("worker", id))
+	out, err := startChildOutput(l.cfg.log, zap.String("app", l.cfg.app.Name), zap.Int("worker", id))
 	if err != nil {
 		conn.Close()
 		theirs.Close()
 		return spawned{}, err
 	}
-	cmd, err := l.cfg.command("worker", theirs, stderr)
+	slog := out.errLog
+	cmd, err := l.cfg.command("worker", theirs, out)
 	if err == nil {
 		err = cmd.Start()
 	}
 	theirs.Close()
-	stderr.Close()
+	out.closeParentEnds()
 	if err != nil {
 		conn.Close()
 		return spawned{}, fmt.Errorf("start %s: %w", l.cfg.app.Python, err)

@@ -76,18 +76,19 @@ func (l *zygoteLauncher) start(ctx context.Context) (*zygote, error) {
 	if err != nil {
 		return nil, err
 	}
-	stderr, slog, err := startStderr(l.cfg.log, zap.String("app", name), zap.Int("generation", l.cfg.gen))
+	out, err := startChildOutput(l.cfg.log, zap.String("app", name), zap.Int("generation", l.cfg.gen))
 	if err != nil {
 		ctl.Close()
 		theirs.Close()
 		return nil, err
 	}
-	cmd, err := l.cfg.command("zygote", theirs, stderr)
+	slog := out.errLog
+	cmd, err := l.cfg.command("zygote", theirs, out)
 	if err == nil {
 		err = cmd.Start()
 	}
 	theirs.Close()
-	stderr.Close()
+	out.closeParentEnds()
 	if err != nil {
 		ctl.Close()
 		return nil, fmt.Errorf("start zygote %s: %w", l.cfg.app.Python, err)

@@ -439,3 +439,44 @@ site _ {
 		t.Errorf("a reload failed:\n%s", in.logText())
 	}
 }
+
+// An app's print() reaches the error log at info level (marked
+// stream=stdout), its stderr at error level: nothing an app writes is
+// dropped, with preload on (forked workers share the zygote's pipes) and
+// off.
+func TestApp_OutputReachesTheLog(t *testing.T) {
+	for _, preload := range []string{"on", "off"} {
+		t.Run("preload "+preload, func(t *testing.T) {
+			in := startTandem(t, `
+app p {
+    wsgi papp:application;
+    chdir {{DIR}};
+    workers 1;
+    preload `+preload+`;
+}
+site _ {
+    listen 127.0.0.1:0;
+    location / { app p; }
+}
+`, func(dir string) {
+				writeFile(t, filepath.Join(dir, "papp.py"), `import sys
+def application(environ, start_response):
+    print("printed by the app", environ["PATH_INFO"])
+    sys.stderr.write("stderr of the app\n")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+`)
+			})
+			if r := do(t, client(), "GET", in.url("/x"), nil); r.status != 200 {
+				t.Fatalf("GET /x = %d", r.status)
+			}
+			line := in.waitLog("printed by the app /x", 10*time.Second)
+			if !strings.Contains(line, "INFO") || !strings.Contains(line, `"stream": "stdout"`) {
+				t.Errorf("print() logged as %q, want INFO with stream stdout", line)
+			}
+			if line := in.waitLog("stderr of the app", 10*time.Second); !strings.Contains(line, "ERROR") {
+				t.Errorf("stderr logged as %q, want ERROR", line)
+			}
+		})
+	}
+}
