@@ -217,11 +217,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *fileData)
 		// The common case, without sendWhole's frame: HTTP/2 runs each
 		// request on a fresh goroutine with a small stack, and every frame
 		// on the way to Write counts towards growing (copying) it.
-		hdr["Content-Type"] = f.ctype
-		hdr["Content-Length"] = v.hLen
-		if v.hEnc != nil {
-			hdr["Content-Encoding"] = v.hEnc
-		}
+		setBodyHeaders(hdr, f, v)
 		w.Write(v.body)
 		return 0
 	}
@@ -243,11 +239,7 @@ func (h *Handler) sendWhole(w http.ResponseWriter, r *http.Request, f *fileData,
 		}
 		defer fl.Close()
 	}
-	hdr["Content-Type"] = f.ctype
-	hdr["Content-Length"] = v.hLen
-	if v.hEnc != nil {
-		hdr["Content-Encoding"] = v.hEnc
-	}
+	setBodyHeaders(hdr, f, v)
 	switch {
 	case r.Method == http.MethodHead:
 		w.WriteHeader(http.StatusOK)
@@ -259,6 +251,16 @@ func (h *Handler) sendWhole(w http.ResponseWriter, r *http.Request, f *fileData,
 		io.CopyN(w, fl, v.size)
 	}
 	return 0
+}
+
+// setBodyHeaders sets the headers of a 200 carrying all of v. Small
+// enough to be inlined, so it adds no frame to the hot path.
+func setBodyHeaders(hdr http.Header, f *fileData, v *variant) {
+	hdr["Content-Type"] = f.ctype
+	hdr["Content-Length"] = v.hLen
+	if v.hEnc != nil {
+		hdr["Content-Encoding"] = v.hEnc
+	}
 }
 
 // clearFileHeaders removes what serveFile set, before an error status.
