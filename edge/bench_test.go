@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -178,4 +179,42 @@ func BenchmarkEdgeH2TLS1K(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkBare100KMemory and BenchmarkBare100KSection compare the two
+// ways of sending a 100 KiB file on an edge connection: one Write from
+// memory, or sendfile from a descriptor shared by all requests.
+func BenchmarkBare100KMemory(b *testing.B) {
+	body := bytes.Repeat([]byte("x"), 100<<10)
+	benchBareEdge(b, 100<<10, func(w http.ResponseWriter, _ *os.File) { _, _ = w.Write(body) })
+}
+
+func BenchmarkBare100KSection(b *testing.B) {
+	benchBareEdge(b, 100<<10, func(w http.ResponseWriter, f *os.File) {
+		_, _ = io.Copy(w, io.NewSectionReader(f, 0, 100<<10))
+	})
+}
+
+func benchBareEdge(b *testing.B, size int, send func(http.ResponseWriter, *os.File)) {
+	name := filepath.Join(b.TempDir(), "f")
+	if err := os.WriteFile(name, bytes.Repeat([]byte("x"), size), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	cl := []string{strconv.Itoa(size)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Length"] = cl
+		send(w, f)
+	})}
+	go func() { _ = srv.Serve(&edgeListener{Listener: ln, sendTimeout: sendIdleTimeout}) }()
+	defer srv.Close()
+	loopbackLoad(b, ln.Addr().String(), "/", int64(size))
 }

@@ -406,8 +406,9 @@ func (p *readFromProbe) ReadFrom(src io.Reader) (int64, error) {
 }
 
 // A large file that is not compressed (a type off the list, or a client
-// without Accept-Encoding) still reaches net/http's ReadFrom as the open
-// file, through the access log and the compressor, so sendfile is kept.
+// without Accept-Encoding) still reaches net/http's ReadFrom as a section
+// of the open file, through the access log and the compressor, so the
+// edge connection's sendfile is kept.
 func TestCompress_UncompressedFileKeepsSendfile(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef", (300<<10)/16) // above the in-memory limit
 	s, dir := newTestServer(t, `access_log {{DIR}}/access.json json;
@@ -429,12 +430,14 @@ site _ { listen 127.0.0.1:1; root {{DIR}}; compress zstd br gzip; }`,
 		if len(p.srcs) != 1 {
 			t.Fatalf("%s: ReadFrom called %d times, want once", c.path, len(p.srcs))
 		}
-		lr, ok := p.srcs[0].(*io.LimitedReader)
+		sr, ok := p.srcs[0].(*io.SectionReader)
 		if !ok {
-			t.Fatalf("%s: ReadFrom got %T, want *io.LimitedReader over the file", c.path, p.srcs[0])
+			t.Fatalf("%s: ReadFrom got %T, want *io.SectionReader over the file", c.path, p.srcs[0])
 		}
-		if _, ok := lr.R.(*os.File); !ok {
-			t.Errorf("%s: ReadFrom got a limited %T, want *os.File", c.path, lr.R)
+		if ra, _, _ := sr.Outer(); ra == nil {
+			t.Errorf("%s: ReadFrom got a section of nothing", c.path)
+		} else if _, ok := ra.(*os.File); !ok {
+			t.Errorf("%s: ReadFrom got a section of %T, want *os.File", c.path, ra)
 		}
 	}
 	_ = s.logs.Close()

@@ -2,10 +2,13 @@ package edge
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -64,6 +67,14 @@ type edgeConn struct {
 	// has its own lock; uncontended, it costs nanoseconds per write.
 	wmu       sync.Mutex
 	wDeadline time.Time // the write deadline now armed; guarded by wmu
+
+	// Packet coalescing (static.PacketHinter): moreNext marks the next
+	// write as not the response's last; held records that the last write
+	// went out with MSG_MORE and may still sit in the socket. Atomic
+	// because under TLS the goroutine closing the connection sets write
+	// deadlines while another writes.
+	moreNext atomic.Bool
+	held     atomic.Bool
 
 	mu      sync.Mutex // guards the read side: net/http's background read races SetReadDeadline
 	rWanted time.Time  // the read deadline net/http asked for; zero = none
@@ -141,7 +152,60 @@ func (c *edgeConn) Write(p []byte) (int, error) {
 	if err := c.refreshWrite(); err != nil {
 		return 0, err
 	}
+	if c.moreNext.Load() {
+		c.moreNext.Store(false)
+		return c.writeMore(p)
+	}
+	if c.held.Load() {
+		c.held.Store(false) // this write pushes what was held
+	}
 	return c.TCPConn.Write(p)
+}
+
+// MoreFollows implements static.PacketHinter.
+func (c *edgeConn) MoreFollows() { c.moreNext.Store(true) }
+
+// writeMore writes p with MSG_MORE: the kernel sends full packets of it
+// but keeps the tail until the next write (or push) adds to it.
+func (c *edgeConn) writeMore(p []byte) (int, error) {
+	rc, err := c.TCPConn.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, e := syscall.SendmsgN(int(fd), p[n:], nil, nil, syscall.MSG_MORE)
+			if m > 0 {
+				n += m
+			}
+			switch e {
+			case nil:
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false // wait until the socket drains
+			default:
+				werr = os.NewSyscallError("sendmsg", e)
+				return true
+			}
+		}
+		return true
+	})
+	if n > 0 {
+		c.held.Store(true)
+	}
+	if werr == nil {
+		werr = err
+	}
+	return n, werr
+}
+
+// push sends what MSG_MORE held back: setting TCP_NODELAY (Go's default,
+// so no change) pushes pending frames out.
+func (c *edgeConn) push() {
+	c.held.Store(false)
+	_ = c.TCPConn.SetNoDelay(true) // a failing socket fails the next write
 }
 
 // SetWriteDeadline keeps the idle deadline when net/http clears the
@@ -150,6 +214,15 @@ func (c *edgeConn) Write(p []byte) (int, error) {
 func (c *edgeConn) SetWriteDeadline(t time.Time) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	// net/http clears the write deadline after every response: the end
+	// of it, so nothing may stay held, and an unused hint must not leak
+	// into the next response.
+	if t.IsZero() {
+		c.moreNext.Store(false)
+		if c.held.Load() {
+			c.push()
+		}
+	}
 	if t.IsZero() && c.sendTimeout != 0 && !c.wDeadline.IsZero() {
 		return nil
 	}
@@ -172,8 +245,23 @@ func (c *edgeConn) WriteTo(w io.Writer) (int64, error) {
 
 // ReadFrom moves src in chunks so a long sendfile is bounded per chunk,
 // not as a whole. TCPConn.ReadFrom recognises *io.LimitedReader around an
-// *os.File and still uses sendfile.
+// *os.File and still uses sendfile. An *io.SectionReader over an *os.File
+// is sent with sendfile at explicit offsets (see sendSection).
 func (c *edgeConn) ReadFrom(src io.Reader) (int64, error) {
+	c.moreNext.Store(false)
+	n, err := c.readFrom(src)
+	if n > 0 && c.held.Load() {
+		c.held.Store(false) // the last piece was pushed, and what was held with it
+	}
+	return n, err
+}
+
+func (c *edgeConn) readFrom(src io.Reader) (int64, error) {
+	if sr, ok := src.(*io.SectionReader); ok {
+		if n, err, handled := c.sendSection(sr); handled {
+			return n, err
+		}
+	}
 	if c.sendTimeout == 0 {
 		return c.TCPConn.ReadFrom(src)
 	}
@@ -202,6 +290,75 @@ func (c *edgeConn) ReadFrom(src io.Reader) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// sendSection sends what is left of sr with sendfile(2) at explicit
+// offsets, which leave the file's own offset alone: the static file cache
+// shares one open descriptor among all requests for a file, as nginx's
+// open_file_cache does, so no request pays open/fstat/close. handled is
+// false when sr is not over an *os.File; nothing was read then.
+func (c *edgeConn) sendSection(sr *io.SectionReader) (written int64, err error, handled bool) {
+	ra, base, size := sr.Outer()
+	f, ok := ra.(*os.File)
+	if !ok {
+		return 0, nil, false
+	}
+	pos, err := sr.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, nil, false
+	}
+	fileRC, err := f.SyscallConn()
+	if err != nil {
+		return 0, nil, false
+	}
+	sockRC, err := c.TCPConn.SyscallConn()
+	if err != nil {
+		return 0, nil, false
+	}
+	off := base + pos
+	remain := size - pos
+	// Control holds a reference on the file descriptor, so a concurrent
+	// Close (the cache dropping the entry) waits for the send to finish.
+	ctlErr := fileRC.Control(func(ffd uintptr) {
+		for remain > 0 && err == nil {
+			if err = c.refreshWrite(); err != nil {
+				return
+			}
+			chunk := min(remain, sendfileChunk)
+			var sent int64
+			werr := sockRC.Write(func(sfd uintptr) bool {
+				for sent < chunk {
+					n, e := syscall.Sendfile(int(sfd), int(ffd), &off, int(chunk-sent))
+					if n > 0 {
+						sent += int64(n)
+					}
+					switch {
+					case e == syscall.EINTR:
+						continue
+					case e == syscall.EAGAIN:
+						return false // wait until the socket drains
+					case e != nil:
+						err = os.NewSyscallError("sendfile", e)
+						return true
+					case n == 0:
+						err = io.ErrUnexpectedEOF // the file shrank
+						return true
+					}
+				}
+				return true
+			})
+			written += sent
+			remain -= sent
+			if err == nil && werr != nil {
+				err = werr
+			}
+		}
+	})
+	if err == nil && ctlErr != nil {
+		err = fmt.Errorf("sendfile: %w", ctlErr)
+	}
+	_, _ = sr.Seek(pos+written, io.SeekStart)
+	return written, err, true
 }
 
 var (

@@ -222,8 +222,18 @@ func (s *Server) httpServer(addr string, lim conf.Limits) *http.Server {
 		MaxHeaderBytes: int(lim.MaxHeaderBytes),
 		ErrorLog:       zap.NewStdLog(s.log.Named("http")),
 		// HTTP/2 is negotiated by ALPN on TLS connections only.
-		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: h2MaxConcurrentStreams},
+		HTTP2:       &http.HTTP2Config{MaxConcurrentStreams: h2MaxConcurrentStreams},
+		ConnContext: connContext,
 	}
+}
+
+// connContext lets handlers reach a plain TCP connection's packet hints
+// (static.PacketHinter); TLS connections do not offer them.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if ec, ok := c.(*edgeConn); ok {
+		return static.WithPacketHinter(ctx, ec)
+	}
+	return ctx
 }
 
 // boundAddr returns the address the socket for the configured addr got,

@@ -66,8 +66,9 @@ type CacheConfig struct {
 	// file is noticed at most Valid after the change.
 	Valid time.Duration
 	// MaxFileInMemory: files up to this size are read once and served from
-	// memory; larger ones are opened per request and sent with sendfile
-	// (default 256 KiB; see doc.go for the measurement behind it).
+	// memory; larger ones are sent with sendfile from a descriptor the
+	// cache keeps open (default 256 KiB; see doc.go for the measurement
+	// behind it).
 	// Negative disables in-memory content.
 	MaxFileInMemory int64
 }

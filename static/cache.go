@@ -37,6 +37,9 @@ type Cache struct {
 	mu     sync.Mutex
 	bytes  atomic.Int64  // content bytes held by cached entries
 	nextID atomic.Uint64 // handler ids, so handlers share one LRU
+
+	openFiles    atomic.Int64 // shared descriptors open (see sharedFile)
+	maxOpenFiles int64
 }
 
 // cacheKey is per handler because the same URL path means different files
@@ -60,11 +63,12 @@ func NewCache(cfg CacheConfig) *Cache {
 	if cfg.MaxFileInMemory == 0 {
 		cfg.MaxFileInMemory = defaultMaxFileInMemory
 	}
-	c := &Cache{cfg: cfg, epoch: time.Now()}
+	c := &Cache{cfg: cfg, epoch: time.Now(), maxOpenFiles: openFileBudget()}
 	// The eviction callback runs synchronously inside Add/RemoveOldest/
 	// Purge, which callers hold c.mu around, so accounting stays exact.
 	l, err := lru.NewWithEvict(cfg.MaxEntries, func(_ cacheKey, e *entry) {
 		c.bytes.Add(-e.bytes)
+		e.releaseFiles()
 	})
 	if err != nil {
 		// Only reachable with a non-positive size, excluded above.
@@ -103,6 +107,7 @@ func (c *Cache) put(k cacheKey, e *entry) {
 	// Add does not call the eviction callback for a replaced value.
 	if old, ok := c.lru.Peek(k); ok {
 		c.bytes.Add(-old.bytes)
+		old.releaseFiles()
 	}
 	c.lru.Add(k, e)
 	c.bytes.Add(e.bytes)

@@ -168,20 +168,21 @@ func TestCache_ConcurrentRewrite(t *testing.T) {
 }
 
 // spyConn records how many response bytes reached the socket through
-// ReadFrom with an *os.File source: the sendfile(2) path of net.TCPConn.
+// ReadFrom with an *io.SectionReader over an *os.File: what the edge's
+// connections send with sendfile(2) at an offset.
 type spyConn struct {
 	*net.TCPConn
 	fromFile *atomic.Int64
 }
 
 func (c spyConn) ReadFrom(r io.Reader) (int64, error) {
-	src := r
-	if lr, ok := r.(*io.LimitedReader); ok {
-		src = lr.R
-	}
 	n, err := c.TCPConn.ReadFrom(r)
-	if _, ok := src.(*os.File); ok {
-		c.fromFile.Add(n)
+	if sr, ok := r.(*io.SectionReader); ok {
+		if ra, _, _ := sr.Outer(); ra != nil {
+			if _, ok := ra.(*os.File); ok {
+				c.fromFile.Add(n)
+			}
+		}
 	}
 	return n, err
 }
@@ -200,8 +201,8 @@ func (l spyListener) Accept() (net.Conn, error) {
 }
 
 // TestServe_LargeFile_Sendfile: a file above MaxFileInMemory reaches the
-// TCP connection as an *os.File through ReadFrom — what net.TCPConn turns
-// into sendfile(2) — for whole files and single ranges alike.
+// TCP connection's ReadFrom as a section of an *os.File — what the edge
+// turns into sendfile(2) — for whole files and single ranges alike.
 func TestServe_LargeFile_Sendfile(t *testing.T) {
 	root, _ := tree(t)
 	big := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB

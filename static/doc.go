@@ -66,25 +66,39 @@
 //     found" is cached for Valid too, and so are the absence of sidecars
 //     and index files (a directory's own mtime is part of its entry).
 //
-//   - sendfile. Files above CacheConfig.MaxFileInMemory are opened per
-//     request and copied with io.CopyN from the bare *os.File to the
-//     ResponseWriter; net/http's response.ReadFrom hands that to
-//     net.TCPConn.ReadFrom, which uses sendfile(2) after the first 512
-//     bytes. A middleware that wraps the ResponseWriter without forwarding
-//     io.ReaderFrom (or TLS, or HTTP/2) silently turns this into
-//     read+write copies. TestServe_LargeFile_Sendfile checks the path with
-//     a spying listener; on a live server it can be confirmed with
+//   - sendfile. Files above CacheConfig.MaxFileInMemory are sent from a
+//     descriptor the cache keeps open (openfile.go), like nginx's
+//     open_file_cache: one per file, shared by every request, reference
+//     counted so an entry evicted mid-send never cuts a response short, and
+//     read only at explicit offsets. The handler io.Copy's an
+//     *io.SectionReader of it to the ResponseWriter; net/http's
+//     response.ReadFrom copies the first 512 bytes itself (sniffing) and
+//     hands the rest to the connection's ReadFrom, which on the edge's
+//     connections is sendfile(2) at an offset. A plain net.TCPConn does not
+//     know SectionReader and copies through a buffer; so does a middleware
+//     that wraps the ResponseWriter without forwarding io.ReaderFrom, TLS
+//     and HTTP/2. TestServe_LargeFile_Sendfile checks what reaches the
+//     connection; on a live server it can be confirmed with
 //
 //     strace -f -c -e trace=sendfile,write -p $(pidof tandem)
 //
 //     while fetching a large file: sendfile calls carry the body, writes
-//     only the headers. (Measured once: ~3600 sendfile calls for 375
-//     fetches of a 10 MiB file, i.e. 4 MiB chunks plus EAGAIN retries.)
+//     only the headers. At most 1000 descriptors are kept (a quarter of
+//     RLIMIT_NOFILE if lower); past that, files are opened per request.
+//
+//   - Packets. A response written in two pieces (headers plus the first
+//     bytes, then the rest) would leave in a short packet of its own,
+//     which costs the client a wakeup. For in-memory bodies above ~3.5 KiB
+//     and files sent with sendfile, the handler tells the connection
+//     (PacketHinter, found in the request context) that more follows; the
+//     edge sends the first piece with MSG_MORE, as nginx's tcp_nopush
+//     does, and pushes anything still held when the response ends. On a
+//     100 KiB file this made the 5 TCP segments per request 4, as nginx's.
 //
 //   - MaxFileInMemory. 256 KiB by default: at 32 KiB the in-memory path
 //     served ~1.6-1.8x the requests of per-request open+sendfile; at
-//     100 KiB the two were within noise of each other and of nginx; above,
-//     sendfile avoids holding memory for little gain.
+//     100 KiB memory and the shared descriptor are within noise of each
+//     other; above, sendfile avoids holding memory for little gain.
 //
 //   - Header values are shared slices. Serve assigns prepared []string
 //     values into the response header map; they have len == cap, so

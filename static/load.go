@@ -29,12 +29,13 @@ type variant struct {
 	t     target
 	size  int64
 	mod   time.Time
-	etag  string   // quoted strong ETag, for precondition checks
-	hEtag []string // prepared header values (cap == len, so a
-	hLen  []string // downstream Header.Add copies instead of aliasing)
-	hEnc  []string // Content-Encoding; nil for the identity variant
-	enc   string   // coding name; "" for identity
-	body  []byte   // content when held in memory; nil = read from disk
+	etag  string      // quoted strong ETag, for precondition checks
+	hEtag []string    // prepared header values (cap == len, so a
+	hLen  []string    // downstream Header.Add copies instead of aliasing)
+	hEnc  []string    // Content-Encoding; nil for the identity variant
+	enc   string      // coding name; "" for identity
+	body  []byte      // content when held in memory; nil = read from disk
+	file  *sharedFile // open descriptor for content on disk; may be nil
 }
 
 // statusFor maps a file system error to the status the caller reports.
@@ -168,11 +169,13 @@ func (h *Handler) fill(e *entry) {
 	f.ctype = []string{h.contentType(f)}
 }
 
-// load reads v's content when it is small enough. A file that changed
+// load reads v's content when it is small enough, and otherwise keeps a
+// descriptor open for it. A file that changed
 // between the stat and the read is left on disk: its sigs are already
 // stale, so the next revalidation rebuilds the entry.
 func (h *Handler) load(v *variant, limit int64) {
 	if v.size > limit {
+		h.keepOpen(v)
 		return
 	}
 	fl, err := h.fs.open(v.t)

@@ -121,12 +121,13 @@ func (h *Handler) serveRanges(w http.ResponseWriter, r *http.Request, f *fileDat
 	}
 	var fl *os.File
 	if v.body == nil && r.Method != http.MethodHead {
+		var shared *sharedFile
 		var err error
-		if fl, err = h.fs.open(v.t); err != nil {
+		if fl, shared, err = h.openBody(v); err != nil {
 			clearFileHeaders(hdr)
 			return statusFor(err)
 		}
-		defer fl.Close()
+		defer closeBody(fl, shared)
 	}
 	if v.hEnc != nil {
 		hdr["Content-Encoding"] = v.hEnc
@@ -183,17 +184,15 @@ func (h *Handler) sendMultipart(w http.ResponseWriter, r *http.Request, f *fileD
 }
 
 // sendSection copies one range from memory or from the open file. For a
-// single range w is the ResponseWriter, and io.CopyN over an *os.File
-// reaches net/http's ReadFrom and so sendfile.
+// single range w is the ResponseWriter, and io.Copy of an
+// *io.SectionReader reaches net/http's ReadFrom and so the edge's
+// sendfile at an offset. fl may be shared: only explicit offsets.
 func sendSection(w io.Writer, v *variant, fl *os.File, rg httpRange) bool {
 	if v.body != nil {
 		_, err := w.Write(v.body[rg.start : rg.start+rg.length])
 		return err == nil
 	}
-	if _, err := fl.Seek(rg.start, io.SeekStart); err != nil {
-		return false
-	}
-	_, err := io.CopyN(w, fl, rg.length)
+	_, err := io.Copy(w, io.NewSectionReader(fl, rg.start, rg.length))
 	return err == nil
 }
 

@@ -218,6 +218,9 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *fileData)
 		// request on a fresh goroutine with a small stack, and every frame
 		// on the way to Write counts towards growing (copying) it.
 		setBodyHeaders(hdr, f, v)
+		if len(v.body) > coalesceMin {
+			hintMoreFollows(r)
+		}
 		w.Write(v.body)
 		return 0
 	}
@@ -225,19 +228,22 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *fileData)
 }
 
 // sendWhole sends all of v with status 200. In-memory content is one
-// Write. Disk content goes through io.CopyN on the bare *os.File, which
-// net/http turns into sendfile(2); wrapping w or the file in anything that
-// hides ReadFrom / *os.File would silently fall back to read+write.
+// Write. Disk content goes through io.Copy of an *io.SectionReader over
+// the *os.File, which net/http hands to the edge connection's ReadFrom and
+// that turns into sendfile(2) at an offset; wrapping w or the reader in
+// anything that hides ReadFrom or the SectionReader would silently fall
+// back to read+write.
 func (h *Handler) sendWhole(w http.ResponseWriter, r *http.Request, f *fileData, v *variant) int {
 	hdr := w.Header()
 	var fl *os.File
 	if v.body == nil && r.Method != http.MethodHead {
+		var shared *sharedFile
 		var err error
-		if fl, err = h.fs.open(v.t); err != nil {
+		if fl, shared, err = h.openBody(v); err != nil {
 			clearFileHeaders(hdr)
 			return statusFor(err)
 		}
-		defer fl.Close()
+		defer closeBody(fl, shared)
 	}
 	setBodyHeaders(hdr, f, v)
 	switch {
@@ -246,9 +252,14 @@ func (h *Handler) sendWhole(w http.ResponseWriter, r *http.Request, f *fileData,
 	case v.body != nil:
 		w.Write(v.body)
 	default:
+		// net/http writes the headers with the first 512 bytes, then hands
+		// the rest to the connection's ReadFrom (sendfile).
+		if v.size > sniffLen {
+			hintMoreFollows(r)
+		}
 		// Errors here mean the client went away or the file shrank after
 		// the headers went out; net/http closes the connection either way.
-		io.CopyN(w, fl, v.size)
+		io.Copy(w, io.NewSectionReader(fl, 0, v.size))
 	}
 	return 0
 }
