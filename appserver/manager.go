@@ -38,7 +38,7 @@ type Options struct {
 type Manager struct {
 	log        *zap.Logger
 	runtimeDir string
-	ownDir     bool // created by us: removed at Shutdown
+	ownDir     *runtimeDir // created by us: removed at Shutdown
 	launch     launchFunc
 
 	// reaper waits for orphans re-parented to tandem (reaper.go); nil
@@ -175,11 +175,11 @@ func (m *Manager) Start(ctx context.Context) error {
 // subreaper.
 func (m *Manager) prepare() error {
 	if m.runtimeDir == "" {
-		dir, err := os.MkdirTemp("", "tandem-")
+		dir, err := makeRuntimeDir(m.log)
 		if err != nil {
-			return fmt.Errorf("runtime dir: %w", err)
+			return err
 		}
-		m.runtimeDir, m.ownDir = dir, true
+		m.runtimeDir, m.ownDir = dir.path, dir
 	} else {
 		if err := os.MkdirAll(m.runtimeDir, 0o700); err != nil {
 			return fmt.Errorf("runtime dir: %w", err)
@@ -369,8 +369,9 @@ func (m *Manager) finishShutdown() error {
 	if m.reaper != nil {
 		m.reaper.close()
 	}
-	if m.ownDir {
-		return os.RemoveAll(m.runtimeDir)
+	if d := m.ownDir; d != nil {
+		m.ownDir = nil
+		return d.remove()
 	}
 	return nil
 }
