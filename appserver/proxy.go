@@ -112,9 +112,14 @@ func (p *Pool) readBody(r *http.Request) (*spool, error) {
 func (p *Pool) bodyStatus(r *http.Request, err error) int {
 	var mb *http.MaxBytesError
 	var ne net.Error
+	var se *storageError
 	switch {
 	case errors.As(err, &mb):
 		return http.StatusRequestEntityTooLarge
+	case errors.As(err, &se):
+		// Before the client checks: a full disk is no client's fault.
+		p.log.Error("cannot buffer request body", zap.String("app", p.name), zap.String("uri", r.RequestURI), zap.Error(err))
+		return http.StatusInternalServerError
 	case errors.As(err, &ne) && ne.Timeout():
 		return http.StatusRequestTimeout
 	case r.Context().Err() != nil:

@@ -29,6 +29,14 @@ var memPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &
 
 const memPoolMax = 256 << 10
 
+// storageError is a failure to keep a body on local disk — a full disk,
+// an unwritable runtime dir: tandem's trouble, not the client's, so it
+// answers 500 and is logged as an error.
+type storageError struct{ err error }
+
+func (e *storageError) Error() string { return "spool to disk: " + e.err.Error() }
+func (e *storageError) Unwrap() error { return e.err }
+
 func newSpool(dir string) *spool {
 	s := new(spool)
 	s.init(dir)
@@ -63,7 +71,7 @@ func (s *spool) Write(p []byte) (int, error) {
 	m, err := s.file.Write(p)
 	s.n += int64(m)
 	if err != nil {
-		return total - len(p) + m, fmt.Errorf("spool to disk: %w", err)
+		return total - len(p) + m, &storageError{err}
 	}
 	return total, nil
 }
@@ -95,16 +103,29 @@ func (s *spool) ReadFrom(src io.Reader) (int64, error) {
 			return total, err
 		}
 	}
-	m, err := io.Copy(s.file, src)
+	// Through fileWriter, so a failed write is told apart from a failed
+	// read of src.
+	m, err := io.Copy(fileWriter{s.file}, src)
 	s.n += m
 	total += m
 	return total, err
 }
 
+// fileWriter marks the spool file's write errors as storageErrors.
+type fileWriter struct{ f *os.File }
+
+func (w fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		err = &storageError{err}
+	}
+	return n, err
+}
+
 func (s *spool) spill() error {
 	f, err := os.CreateTemp(s.dir, "body-*")
 	if err != nil {
-		return fmt.Errorf("spool to disk: %w", err)
+		return &storageError{err}
 	}
 	// Unlinked at once: the data never outlives the descriptor, even if
 	// tandem is killed.
