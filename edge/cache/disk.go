@@ -77,7 +77,7 @@ type diskWriter struct {
 
 func (w *diskWriter) write(p []byte) error {
 	if _, err := w.f.Write(p); err != nil {
-		return fmt.Errorf("disk tier: write %s: %w", w.f.Name(), err)
+		return fmt.Errorf("disk tier: %w", err) // a *PathError: names the op and file
 	}
 	return nil
 }
@@ -87,7 +87,7 @@ func (w *diskWriter) commit(key string) (string, error) {
 	tmp := w.f.Name()
 	if err := w.f.Close(); err != nil {
 		_ = os.Remove(tmp)
-		return "", fmt.Errorf("disk tier: close %s: %w", tmp, err)
+		return "", fmt.Errorf("disk tier: %w", err)
 	}
 	sum := sha256.Sum256([]byte(key))
 	name := hex.EncodeToString(sum[:16]) + "-" + strconv.FormatUint(w.d.seq.Add(1), 16) + bodySuffix
