@@ -564,7 +564,13 @@ class Response:
                     if self.pending >= _FLUSH_AT:
                         self._flush()
         if last:
-            parts.append(_pack_hdr(_Z, self.stream, 0))
+            if self.remaining:
+                # A list body shorter than its Content-Length (finish()
+                # does the same for iterables): X makes tandem cut the
+                # client rather than pass the body off as complete.
+                parts.append(frame(b'X', self.stream, b'response body shorter than Content-Length'))
+            else:
+                parts.append(_pack_hdr(_Z, self.stream, 0))
             self.ended = True
         if not coalesce or last or self.pending >= _FLUSH_AT:
             # _flush(), inlined: this is every response's last step.

@@ -427,9 +427,10 @@ class WorkerTest(unittest.TestCase):
             self.assertEqual(r.status, 500, path)
 
     def test_content_length_mismatch(self):
-        r = self.edge.request('GET', '/short')
-        self.assertEqual(r.body, b'12345')
-        self.assertIn('shorter than Content-Length', r.error)
+        for path in ('/short', '/short-list', '/short-list2'):
+            r = self.edge.request('GET', path)
+            self.assertEqual(r.body, b'12345', path)
+            self.assertIn('shorter than Content-Length', r.error or '', path)
         r = self.edge.request('GET', '/long')
         self.assertEqual((r.body, r.error), (b'12345', None))
 

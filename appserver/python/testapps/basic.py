@@ -152,6 +152,10 @@ def app(environ, start_response):
     if path == '/short':
         start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '10')])
         return iter([b'12345'])
+    if path in ('/short-list', '/short-list2'):
+        # Lists take the coalescing path, which ends the body itself.
+        start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '10')])
+        return [b'12345'] if path == '/short-list' else [b'12', b'345']
     if path == '/long':
         start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '5')])
         return iter([b'123', b'456789', b'more'])
