@@ -44,11 +44,21 @@ func newH1Transport(ep endpoint, cfg *Config) *h1Transport {
 	return &h1Transport{
 		network:   ep.network,
 		addr:      ep.addr,
-		dialer:    net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second},
+		dialer:    net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: noTCPKeepAlive},
 		firstByte: cfg.FirstByteTimeout,
 		maxIdle:   cfg.Keepalive,
 	}
 }
+
+// noTCPKeepAlive turns off TCP keep-alive probes on upstream connections,
+// as nginx leaves them off (proxy_socket_keepalive). Go's default sets
+// four socket options per dial (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL,
+// TCP_KEEPCNT): against app servers that close every connection
+// (gunicorn's sync workers) that was 4 of the 19 system calls of a
+// proxied request over TCP. Probes would not help the pool either: an
+// idle connection is dropped after idleConnTimeout, and one the server
+// closed is noticed on reuse and the request sent again.
+const noTCPKeepAlive = -1
 
 // h1Conn is one connection with its buffers, reused across requests.
 type h1Conn struct {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -173,5 +174,37 @@ func TestH1_CancelEndsWait(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("RoundTrip did not return after cancel")
+	}
+}
+
+// Upstream connections carry no TCP keep-alive probes (nginx's default):
+// setting them up cost four socket options per dial.
+func TestH1_NoTCPKeepAlive(t *testing.T) {
+	url, _ := keepAliveServer(t, false)
+	tr := h1For(t, url)
+	roundTrip(t, tr, url, "GET", "")
+	tr.mu.Lock()
+	if len(tr.idle) != 1 {
+		tr.mu.Unlock()
+		t.Fatalf("%d pooled connections, want 1", len(tr.idle))
+	}
+	conn := tr.idle[0].conn
+	tr.mu.Unlock()
+	rc, err := conn.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var on int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		on, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	if on != 0 {
+		t.Errorf("SO_KEEPALIVE = %d on an upstream connection, want 0", on)
 	}
 }

@@ -122,7 +122,9 @@ func (t *Transport) dial(ctx context.Context) (net.Conn, error) {
 	if network == "" {
 		network = "tcp"
 	}
-	d := net.Dialer{Timeout: t.DialTimeout}
+	// One connection per request: keep-alive probes would only cost four
+	// socket options per dial.
+	d := net.Dialer{Timeout: t.DialTimeout, KeepAlive: -1}
 	return d.DialContext(ctx, network, t.Addr)
 }
 
