@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/tandem-server/tandem/upstream/internal/headlimit"
 )
 
 // h1Transport is the HTTP/1.1 client for one plain http:// or unix:
@@ -63,6 +65,7 @@ const noTCPKeepAlive = -1
 // h1Conn is one connection with its buffers, reused across requests.
 type h1Conn struct {
 	conn      net.Conn
+	limit     headlimit.Reader // what br reads: conn, bounded while a head is read
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
@@ -186,6 +189,8 @@ func writeRequest(bw *bufio.Writer, r *http.Request) error {
 // readHead reads the final response head, skipping 1xx replies other
 // than 101.
 func (pc *h1Conn) readHead(r *http.Request) (*http.Response, error) {
+	pc.limit.N = headlimit.Max
+	defer func() { pc.limit.N = -1 }()
 	for range max1xx {
 		resp, err := http.ReadResponse(pc.br, r)
 		if err != nil {
@@ -251,12 +256,12 @@ const h1BufSize = 8 << 10
 
 // newConn wraps c with buffers, reusing those of closed connections.
 func (t *h1Transport) newConn(c net.Conn) *h1Conn {
-	pc := &h1Conn{conn: c}
+	pc := &h1Conn{conn: c, limit: headlimit.Reader{R: c, N: -1}}
 	if br, ok := t.readers.Get().(*bufio.Reader); ok {
-		br.Reset(c)
+		br.Reset(&pc.limit)
 		pc.br = br
 	} else {
-		pc.br = bufio.NewReaderSize(c, h1BufSize)
+		pc.br = bufio.NewReaderSize(&pc.limit, h1BufSize)
 	}
 	if bw, ok := t.writers.Get().(*bufio.Writer); ok {
 		bw.Reset(c)

@@ -3,6 +3,7 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tandem-server/tandem/upstream/internal/headlimit"
 )
 
 // keepAliveServer answers every request on a connection with "conn N"
@@ -206,5 +209,34 @@ func TestH1_NoTCPKeepAlive(t *testing.T) {
 	}
 	if on != 0 {
 		t.Errorf("SO_KEEPALIVE = %d on an upstream connection, want 0", on)
+	}
+}
+
+// An upstream that never ends its head is cut off at headlimit.Max: the
+// request fails (502 upstream) instead of buffering headers without end.
+func TestH1_ResponseHeadLimit(t *testing.T) {
+	url := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
+		for range 2 * headlimit.Max / len(line) {
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+	})
+	tr := h1For(t, url)
+	req, _ := http.NewRequest("GET", url+"/", nil)
+	_, err := tr.RoundTrip(req)
+	if !errors.Is(err, headlimit.ErrTooLarge) {
+		t.Fatalf("err = %v, want headlimit.ErrTooLarge", err)
+	}
+	// A normal head on the next connection is read in full.
+	url2, _ := keepAliveServer(t, false)
+	if got := roundTrip(t, h1For(t, url2), url2, "GET", ""); got != "conn 1 " {
+		t.Fatalf("after the limit: %q", got)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tandem-server/tandem/upstream/internal/headlimit"
 )
 
 // ErrLengthRequired is returned (wrapped) by RoundTrip for a request body
@@ -23,10 +25,6 @@ import (
 var ErrLengthRequired = errors.New("uwsgi: request body of unknown length cannot be sent (spool it first)")
 
 const (
-	// maxResponseHead bounds the status line and headers of a reply, as
-	// net/http's DefaultMaxHeaderBytes does for requests, so an upstream
-	// streaming endless headers cannot exhaust memory.
-	maxResponseHead = 1 << 20
 	// max1xx bounds the informational replies skipped before the final one.
 	max1xx = 8
 	// uwsgiDefaultBufferSize is uWSGI's default --buffer-size: a larger
@@ -180,7 +178,7 @@ type exchange struct {
 	conn      net.Conn
 	firstByte time.Duration
 	br        *bufio.Reader
-	limit     headLimit
+	limit     headlimit.Reader
 
 	mu       sync.Mutex
 	headRead bool // guarded by mu: the head is in, FirstByteTimeout no longer applies
@@ -266,7 +264,7 @@ func (x *exchange) armFirstByte() {
 // 101 (a uWSGI app may answer Expect: 100-continue itself), then lifts the
 // head's size limit and the first byte deadline for the body.
 func (x *exchange) receive(r *http.Request) (*http.Response, error) {
-	x.limit = headLimit{r: x.conn, n: maxResponseHead}
+	x.limit = headlimit.Reader{R: x.conn, N: headlimit.Max}
 	x.br = bufio.NewReader(&x.limit)
 	for range max1xx {
 		resp, err := ReadResponse(x.br, r)
@@ -276,7 +274,7 @@ func (x *exchange) receive(r *http.Request) (*http.Response, error) {
 		if resp.StatusCode/100 == 1 && resp.StatusCode != http.StatusSwitchingProtocols {
 			continue
 		}
-		x.limit.n = -1
+		x.limit.N = -1
 		x.mu.Lock()
 		x.headRead = true
 		x.conn.SetReadDeadline(time.Time{})
@@ -284,29 +282,6 @@ func (x *exchange) receive(r *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	return nil, fmt.Errorf("uwsgi: more than %d informational (1xx) replies", max1xx)
-}
-
-// headLimit fails reads once n bytes have been read; n < 0 disables it.
-type headLimit struct {
-	r io.Reader
-	n int64
-}
-
-var errHeadTooLarge = fmt.Errorf("response head exceeds %d bytes", maxResponseHead)
-
-func (l *headLimit) Read(p []byte) (int, error) {
-	if l.n < 0 {
-		return l.r.Read(p)
-	}
-	if l.n == 0 {
-		return 0, errHeadTooLarge
-	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.r.Read(p)
-	l.n -= int64(n)
-	return n, err
 }
 
 // responseBody owns the connection once RoundTrip returns.

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tandem-server/tandem/upstream/internal/headlimit"
 )
 
 // packet is what the in-test uwsgi server received.
@@ -479,15 +481,15 @@ func TestRoundTrip_HeadSizeLimit(t *testing.T) {
 	tr := serveUWSGI(t, "tcp", func(p *packet) {
 		io.WriteString(p.conn, "HTTP/1.1 200 OK\r\n")
 		line := "X-Pad: " + strings.Repeat("p", 1000) + "\r\n"
-		for range 2 * maxResponseHead / len(line) {
+		for range 2 * headlimit.Max / len(line) {
 			if _, err := io.WriteString(p.conn, line); err != nil {
 				return // the client gave up, as it should
 			}
 		}
 	})
 	_, err := tr.RoundTrip(newRequest(t, "GET", "/", nil))
-	if !errors.Is(err, errHeadTooLarge) {
-		t.Fatalf("err = %v, want errHeadTooLarge", err)
+	if !errors.Is(err, headlimit.ErrTooLarge) {
+		t.Fatalf("err = %v, want headlimit.ErrTooLarge", err)
 	}
 }
 
