@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tandem-server/tandem/upstream/uwsgi"
+
+	"github.com/tandem-server/tandem/upstream/internal/headlimit"
 )
 
 // idleConnTimeout is how long an idle pooled connection is kept. nginx's
@@ -82,6 +84,9 @@ func newHTTPTransport(ep endpoint, cfg *Config, tlsCfg *tls.Config) *http.Transp
 		// Pass the client's Accept-Encoding through; never decompress
 		// behind the client's back.
 		DisableCompression: true,
+		// The same bound on a response head as the other transports
+		// (net/http's default is 10 MB).
+		MaxResponseHeaderBytes: headlimit.Max,
 		// h2 only where TLS negotiates it; WebSocket requests are forced
 		// to HTTP/1.1 by the Transport itself.
 		ForceAttemptHTTP2: ep.scheme == "https",
