@@ -193,8 +193,11 @@ func (rb *respBody) Read(p []byte) (int, error) {
 	if err == io.EOF {
 		rb.eof.Store(true)
 	}
-	if err != nil && err != io.EOF && rb.timedOut.Load() {
-		err = fmt.Errorf("%s: %w (no data for %v)", rb.c.b.url, errReadTimeout, rb.idle)
+	if err != nil && err != io.EOF {
+		if rb.timedOut.Load() {
+			err = fmt.Errorf("%s: %w (no data for %v)", rb.c.b.url, errReadTimeout, rb.idle)
+		}
+		rb.c.ex.bodyFailed(rb.c.b.url, err)
 	}
 	return n, err
 }

@@ -2,8 +2,11 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -71,6 +74,9 @@ func (g *Group) Handler(opts HandlerOptions) *Handler {
 	if err != nil {
 		stdlog = zap.NewStdLog(h.log)
 	}
+	// A body cut short is logged by exchange.bodyFailed, with the
+	// server and URI; ReverseProxy's own line for it has neither.
+	stdlog = log.New(dropLines{next: stdlog.Writer(), prefix: "httputil: ReverseProxy read error during body copy"}, "", 0)
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:   h.rewrite,
 		Transport: retrier{},
@@ -101,6 +107,8 @@ type exchange struct {
 	spool   *spool      // buffered body, or nil
 	stream  *streamBody // streamed body, or nil
 	status  int         // set by handleError when Serve must answer
+
+	bodyErrLogged bool // bodyFailed has logged; the copy runs on one goroutine
 
 	triedBuf [4]*backend
 }
@@ -270,6 +278,36 @@ func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 		return // hijacked: the connection is closed by ReverseProxy
 	}
 	ex.status = status
+}
+
+// bodyFailed logs, once per request, a response body that failed after
+// its head was sent: the client gets a truncated response (ReverseProxy
+// aborts the connection), and the log says which server and request.
+func (ex *exchange) bodyFailed(server string, err error) {
+	if ex.bodyErrLogged {
+		return
+	}
+	ex.bodyErrLogged = true
+	if ex.in.Context().Err() != nil {
+		ex.log.Debug("client left during the upstream response", zap.String("server", server),
+			zap.String("uri", ex.in.RequestURI), zap.Error(err))
+		return
+	}
+	ex.log.Error("upstream response cut short; client connection aborted", zap.String("server", server),
+		zap.String("method", ex.in.Method), zap.String("uri", ex.in.RequestURI), zap.String("cause", err.Error()))
+}
+
+// dropLines is a log writer that drops the lines starting with prefix.
+type dropLines struct {
+	next   io.Writer
+	prefix string
+}
+
+func (d dropLines) Write(p []byte) (int, error) {
+	if bytes.HasPrefix(p, []byte(d.prefix)) {
+		return len(p), nil
+	}
+	return d.next.Write(p)
 }
 
 // causeOf is the underlying error text, without the server prefix that

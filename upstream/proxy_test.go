@@ -629,3 +629,43 @@ func TestNewGroup_Validation(t *testing.T) {
 		g.Close()
 	}
 }
+
+// A body the server cuts short after the head went out: the client's
+// response is aborted (not passed off as complete), and one error line
+// names the server and the request; ReverseProxy's own context-free
+// line for it is dropped.
+func TestProxy_BodyCutShortIsLogged(t *testing.T) {
+	url := rawServer(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this")
+	})
+	log, logs := observed()
+	g := newTestGroup(t, Config{Servers: []Server{{URL: url}}}, log)
+	front, _ := newFront(t, g.Handler(HandlerOptions{}))
+	resp, err := front.Client().Get(front.URL + "/cut?x=1")
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("the client got a complete response from a body cut short")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for logs.FilterMessage("upstream response cut short; client connection aborted").Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line for the cut body; logs: %v", logs.All())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f := logs.FilterMessage("upstream response cut short; client connection aborted").All()[0].ContextMap()
+	if f["server"] != url || f["uri"] != "/cut?x=1" || !strings.Contains(f["cause"].(string), "EOF") {
+		t.Errorf("log fields %v", f)
+	}
+	for _, e := range logs.All() {
+		if strings.Contains(e.Message, "ReverseProxy read error") {
+			t.Errorf("ReverseProxy's own line was not dropped: %q", e.Message)
+		}
+	}
+}
