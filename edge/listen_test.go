@@ -5,9 +5,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tandem-server/tandem/conf"
 )
 
 // freePort asks the kernel for a TCP port that is free right now; a
@@ -54,5 +59,53 @@ site wild { listen `+wildcard+`; return 200 "wild"; }
 				}
 			}
 		})
+	}
+}
+
+// The two bind errors an operator meets first come with what to do.
+func TestListenHint(t *testing.T) {
+	wrap := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", errno)}
+	}
+	for _, tc := range []struct {
+		addr string
+		err  error
+		want string
+	}{
+		{"127.0.0.1:80", wrap(syscall.EACCES), "CAP_NET_BIND_SERVICE"},
+		{":443", wrap(syscall.EACCES), "CAP_NET_BIND_SERVICE"},
+		{"127.0.0.1:8080", wrap(syscall.EACCES), ""},
+		{"127.0.0.1:8080", wrap(syscall.EADDRINUSE), "ss -ltnp"},
+		{"127.0.0.1:8080", wrap(syscall.EADDRNOTAVAIL), ""},
+	} {
+		got := listenHint(tc.addr, tc.err)
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("listenHint(%s, %v) = %q, want it to mention %q", tc.addr, tc.err, got, tc.want)
+		}
+	}
+}
+
+// A port already taken fails Start with the hint.
+func TestStart_AddressInUseSaysSo(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg, err := conf.Parse("t.conf", []byte("site _ { listen "+taken.Addr().String()+"; return 200; }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Start()
+	if err == nil {
+		s.Shutdown(t.Context())
+		t.Fatal("Start succeeded on a taken port")
+	}
+	if !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), "ss -ltnp") {
+		t.Errorf("error %q: want the cause and the hint", err)
 	}
 }

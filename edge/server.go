@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -166,6 +168,23 @@ func (s *Server) Addrs() []string {
 	return out
 }
 
+// listenHint says how to get past the two bind errors operators meet
+// first; "" for others.
+func listenHint(addr string, err error) string {
+	switch {
+	case errors.Is(err, syscall.EACCES):
+		if _, port, perr := net.SplitHostPort(addr); perr == nil {
+			if n, aerr := strconv.Atoi(port); aerr == nil && n < 1024 {
+				return " (ports below 1024 need root or the CAP_NET_BIND_SERVICE capability: " +
+					"`setcap cap_net_bind_service=+ep` on the tandem binary, or AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit)"
+			}
+		}
+	case errors.Is(err, syscall.EADDRINUSE):
+		return " (another process listens there: `ss -ltnp` shows which)"
+	}
+	return ""
+}
+
 // openLocked binds every address of rt that is not already open. On error
 // it closes what it opened and returns nothing.
 func (s *Server) openLocked(rt *router, lim conf.Limits) ([]*listener, error) {
@@ -179,7 +198,7 @@ func (s *Server) openLocked(rt *router, lim conf.Limits) ([]*listener, error) {
 			for _, l := range opened {
 				_ = l.ln.Close()
 			}
-			return nil, fmt.Errorf("listen %s: %w", addr, err)
+			return nil, fmt.Errorf("listen %s: %w%s", addr, err, listenHint(addr, err))
 		}
 		el := &edgeListener{Listener: ln}
 		if lim.WriteTimeout == 0 {
