@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -16,11 +17,18 @@ import (
 type LogFiles struct {
 	mu    sync.Mutex
 	files map[string]*reopenFile // guarded by mu
+	// alert reports failing log files on standard error, the one place
+	// left to say so when a log's own disk is full.
+	alert *zap.Logger
 }
 
 // NewLogFiles returns an empty set.
 func NewLogFiles() *LogFiles {
-	return &LogFiles{files: make(map[string]*reopenFile)}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeLevel = zapcore.CapitalLevelEncoder
+	alert := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), zap.WarnLevel))
+	return &LogFiles{files: make(map[string]*reopenFile), alert: alert}
 }
 
 // Writer returns a writer for path; "stderr" (or "") is standard error.
@@ -35,7 +43,7 @@ func (l *LogFiles) Writer(path string) (zapcore.WriteSyncer, error) {
 		f.refs++
 		return f, nil
 	}
-	f := &reopenFile{path: path, refs: 1}
+	f := &reopenFile{path: path, refs: 1, alert: l.alert}
 	if err := f.Reopen(); err != nil {
 		return nil, err
 	}
@@ -97,11 +105,21 @@ func (l *LogFiles) Close() error {
 // reopenFile is an append-only log file that can be swapped for a fresh
 // descriptor while writers keep using it.
 type reopenFile struct {
-	path string
-	refs int // Writer calls not yet released; guarded by LogFiles.mu
-	mu   sync.Mutex
-	f    *os.File // guarded by mu
+	path  string
+	refs  int // Writer calls not yet released; guarded by LogFiles.mu
+	alert *zap.Logger
+	mu    sync.Mutex
+	f     *os.File // guarded by mu
+
+	// Failed writes (a full disk) drop the entry and are reported at most
+	// once per failReportEvery, not once per request as zap would; a
+	// request is never failed for its log line. Guarded by mu.
+	dropped    int
+	lastReport time.Time
 }
+
+// failReportEvery spaces out the reports of a failing log file.
+const failReportEvery = 10 * time.Second
 
 func (r *reopenFile) Reopen() error {
 	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
@@ -124,7 +142,21 @@ func (r *reopenFile) Write(p []byte) (int, error) {
 	if r.f == nil {
 		return 0, os.ErrClosed
 	}
-	return r.f.Write(p)
+	_, err := r.f.Write(p)
+	if err != nil {
+		r.dropped++
+		if now := time.Now(); now.Sub(r.lastReport) >= failReportEvery {
+			r.lastReport = now
+			r.alert.Error("cannot write log; entries are dropped until it works again",
+				zap.String("log", r.path), zap.Int("dropped", r.dropped), zap.Error(err))
+		}
+		return len(p), nil
+	}
+	if r.dropped > 0 {
+		r.alert.Warn("log writes work again", zap.String("log", r.path), zap.Int("dropped", r.dropped))
+		r.dropped, r.lastReport = 0, time.Time{}
+	}
+	return len(p), nil
 }
 
 func (r *reopenFile) Sync() error {

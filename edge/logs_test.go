@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/tandem-server/tandem/conf"
 )
 
@@ -46,5 +49,46 @@ func TestLogFiles_ReloadClosesRemovedAccessLog(t *testing.T) {
 	}
 	if !isOpen("keep.log") {
 		t.Fatal("the access log that stayed in the config was closed")
+	}
+}
+
+// A log on a full disk (/dev/full) never fails a write to zap, and so
+// never a request: the entries are dropped and reported once per
+// failReportEvery on standard error, not once each; when writes work
+// again, that is reported with the count.
+func TestLogFiles_FullDiskReportedNotFlooded(t *testing.T) {
+	core, alerts := observer.New(zap.DebugLevel)
+	files := NewLogFiles()
+	files.alert = zap.New(core)
+	w, err := files.Writer("/dev/full")
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer files.Close()
+	for i := range 100 {
+		if n, err := w.Write([]byte("entry\n")); err != nil || n != 6 {
+			t.Fatalf("write %d: %d, %v", i, n, err)
+		}
+	}
+	failed := alerts.FilterMessage("cannot write log; entries are dropped until it works again").All()
+	if len(failed) != 1 {
+		t.Fatalf("%d failure reports for 100 failed writes, want 1: %v", len(failed), alerts.All())
+	}
+	if f := failed[0].ContextMap(); f["log"] != "/dev/full" || !strings.Contains(f["error"].(string), "no space left") {
+		t.Errorf("report fields %v", f)
+	}
+
+	// The disk has room again (the file now points somewhere writable).
+	rf := w.(*reopenFile)
+	rf.path = filepath.Join(t.TempDir(), "access.log")
+	if err := rf.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("entry\n")); err != nil {
+		t.Fatal(err)
+	}
+	back := alerts.FilterMessage("log writes work again").All()
+	if len(back) != 1 || back[0].ContextMap()["dropped"] != int64(100) {
+		t.Fatalf("recovery report: %v", alerts.All())
 	}
 }
