@@ -162,6 +162,7 @@ func TestAppDirectiveErrors(t *testing.T) {
 		{"empty python", app("wsgi b:a;\npython \"\";"), []string{f + `3:8: python: expected a program name or path, got ""`}},
 		{"missing python", app("wsgi b:a;\npython /opt/venv/bin/python;"), []string{f + `3:8: python "/opt/venv/bin/python": file does not exist`}},
 		{"missing relative python", app("wsgi b:a;\npython venv/bin/python;"), []string{f + `3:8: python "/t/venv/bin/python": file does not exist`}},
+		{"missing command", app("command /opt/bin/server --port $PORT;"), []string{f + `2:9: command "/opt/bin/server": file does not exist`}},
 		{"missing chdir", app("wsgi b:a;\nchdir /srv/nope;"), []string{f + `3:7: chdir "/srv/nope": directory does not exist`}},
 		{"env bad key", app("wsgi b:a;\nenv 1X y;"), []string{f + `3:5: env: invalid variable name "1X": want letters, digits and "_", not starting with a digit`}},
 		{"env key with =", app("wsgi b:a;\nenv A=B c;"), []string{f + `3:5: env: invalid variable name "A=B": want letters, digits and "_", not starting with a digit`}},

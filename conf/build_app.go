@@ -89,6 +89,7 @@ func buildASGI(b *builder, sc *scope, n *node) {
 func buildCommand(b *builder, sc *scope, n *node) {
 	if b.claimEntry(sc, n) {
 		sc.app.Command = argValues(n.Args)
+		sc.app.pos.command = n.Args[0].Pos
 	}
 }
 

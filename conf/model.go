@@ -526,6 +526,7 @@ type App struct {
 // errors found after the block is built. Not part of the model.
 type appPos struct {
 	name, python, chdir, user, group Pos
+	command                          Pos // the program, command's first argument
 	workers, minWorkers, maxWorkers  Pos
 	// env maps each env KEY to where it was written.
 	env map[string]Pos

@@ -107,7 +107,7 @@ func checkUpstreamRef(p *Proxy, refs refs, errs *errList) {
 	}
 }
 
-// validateApp checks an app's directories, its python, and that
+// validateApp checks an app's directories, its python or command, and that
 // min_workers <= workers <= max_workers for the bounds that were set.
 func validateApp(a *App, e env, errs *errList) {
 	if a.Chdir != "" {
@@ -116,6 +116,13 @@ func validateApp(a *App, e env, errs *errList) {
 	if filepath.IsAbs(a.Python) {
 		if err := e.checkExec(a.Python); err != nil {
 			errs.wrap(a.pos.python, fmt.Sprintf("python %q", a.Python), err)
+		}
+	}
+	// A command by absolute path must be there now; a bare name is looked
+	// up in PATH when its workers start, where the app's env may change it.
+	if len(a.Command) > 0 && filepath.IsAbs(a.Command[0]) {
+		if err := e.checkExec(a.Command[0]); err != nil {
+			errs.wrap(a.pos.command, fmt.Sprintf("command %q", a.Command[0]), err)
 		}
 	}
 	p := a.pos
