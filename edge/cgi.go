@@ -57,6 +57,10 @@ const (
 	cgiWaitDelay = time.Second
 	// cgiMaxStderrLine splits long stderr lines into several log entries.
 	cgiMaxStderrLine = 4 << 10
+	// cgiMaxStderr bounds how much of one run's stderr reaches the error
+	// log; the rest is counted, not logged. A script dumping 5 MB of
+	// binary to stderr made 30 MB of log lines.
+	cgiMaxStderr = 64 << 10
 )
 
 // cgiHandler runs the scripts of one location. It is immutable after
@@ -230,7 +234,7 @@ func (h *cgiHandler) run(w http.ResponseWriter, r *http.Request, sc cgiScript, i
 		err := reap(waited, cancel)
 		stdout.Close()
 		in.close(w)
-		errLog.flush()
+		errLog.finish()
 		h.logExit(ctx, r, sc, err)
 	}()
 	in.feed(r.Body)
@@ -693,9 +697,11 @@ func (in *cgiInput) close(w http.ResponseWriter) {
 
 // cgiStderr logs a script's stderr, one entry per line.
 type cgiStderr struct {
-	log    *zap.Logger
-	script string
-	buf    []byte
+	log     *zap.Logger
+	script  string
+	buf     []byte
+	logged  int // bytes logged so far, up to cgiMaxStderr
+	dropped int // bytes past cgiMaxStderr
 }
 
 func (e *cgiStderr) Write(p []byte) (int, error) {
@@ -722,9 +728,23 @@ func (e *cgiStderr) Write(p []byte) (int, error) {
 // flush logs the pending line, if any.
 func (e *cgiStderr) flush() {
 	if line := bytes.TrimSuffix(e.buf, []byte("\r")); len(line) > 0 {
-		e.log.Warn("script stderr", zap.String("script", e.script), zap.ByteString("line", line))
+		if e.logged < cgiMaxStderr {
+			e.logged += len(line)
+			e.log.Warn("script stderr", zap.String("script", e.script), zap.ByteString("line", line))
+		} else {
+			e.dropped += len(line)
+		}
 	}
 	e.buf = e.buf[:0]
+}
+
+// finish logs the last partial line, and how much was left out.
+func (e *cgiStderr) finish() {
+	e.flush()
+	if e.dropped > 0 {
+		e.log.Warn("script stderr over 64 KiB; the rest was not logged",
+			zap.String("script", e.script), zap.Int("bytes_dropped", e.dropped))
+	}
 }
 
 var _ AppHandler = (*cgiHandler)(nil)

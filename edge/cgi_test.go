@@ -573,3 +573,36 @@ func TestCGIHeaderVar(t *testing.T) {
 		}
 	}
 }
+
+// A script flooding stderr puts at most cgiMaxStderr of it in the error
+// log, then one line with what was left out; the response is unaffected.
+func TestCGI_StderrFloodIsCapped(t *testing.T) {
+	addr, dir, logs := startCGI(t, cgiSite)
+	// 1000 lines of 1000 bytes: ~1 MB, far past the cap.
+	writeFile(t, dir, "www/cgi-bin/flood", "#!/bin/sh\n"+
+		"i=0; line=$(head -c 1000 /dev/zero | tr '\\0' x)\n"+
+		"while [ $i -lt 1000 ]; do echo \"$line\" >&2; i=$((i+1)); done\n"+
+		"printf 'Content-Type: text/plain\\r\\n\\r\\nok'\n", 0o755)
+	resp, body := do(t, newReq(t, "GET", "http://"+addr+"/cgi-bin/flood", nil))
+	if resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for logs.FilterMessage("script stderr over 64 KiB; the rest was not logged").Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no line saying stderr was cut")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	logged := 0
+	for _, e := range logs.FilterMessage("script stderr").All() {
+		logged += len(e.ContextMap()["line"].(string))
+	}
+	if logged > cgiMaxStderr+cgiMaxStderrLine {
+		t.Errorf("%d bytes of stderr logged, cap %d", logged, cgiMaxStderr)
+	}
+	f := logs.FilterMessage("script stderr over 64 KiB; the rest was not logged").All()[0].ContextMap()
+	if d := f["bytes_dropped"].(int64); d < 900_000 {
+		t.Errorf("bytes_dropped %d, want about 1000000 - 64 KiB", d)
+	}
+}
