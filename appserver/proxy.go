@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tandem-server/tandem/appserver/wire"
+
+	"github.com/tandem-server/tandem/edge/packethint"
 )
 
 // The request path. A slow client must never hold a worker, so:
@@ -491,6 +493,11 @@ func (x *exchange) writeBuffered(res result) {
 		cl = res.headLen // HEAD, 304: the length a GET would have
 	}
 	x.setHeader(res.header, cl)
+	if !bodiless && res.buffered.size > packethint.MinBody {
+		// The head and the body's start would leave in a short packet of
+		// their own: a 10 KiB page took 4 TCP segments instead of 2.
+		packethint.MoreFollows(x.r)
+	}
 	x.rw.WriteHeader(res.code)
 	if !bodiless {
 		res.buffered.writeTo(x.rw) // an error here is the client's; nothing to do

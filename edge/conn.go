@@ -68,7 +68,7 @@ type edgeConn struct {
 	wmu       sync.Mutex
 	wDeadline time.Time // the write deadline now armed; guarded by wmu
 
-	// Packet coalescing (static.PacketHinter): moreNext marks the next
+	// Packet coalescing (packethint.Hinter): moreNext marks the next
 	// write as not the response's last; held records that the last write
 	// went out with MSG_MORE and may still sit in the socket. Atomic
 	// because under TLS the goroutine closing the connection sets write
@@ -162,7 +162,7 @@ func (c *edgeConn) Write(p []byte) (int, error) {
 	return c.TCPConn.Write(p)
 }
 
-// MoreFollows implements static.PacketHinter.
+// MoreFollows implements packethint.Hinter.
 func (c *edgeConn) MoreFollows() { c.moreNext.Store(true) }
 
 // writeMore writes p with MSG_MORE: the kernel sends full packets of it

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tandem-server/tandem/conf"
 	"github.com/tandem-server/tandem/edge/cache"
+	"github.com/tandem-server/tandem/edge/packethint"
 	"github.com/tandem-server/tandem/static"
 )
 
@@ -247,10 +248,10 @@ func (s *Server) httpServer(addr string, lim conf.Limits) *http.Server {
 }
 
 // connContext lets handlers reach a plain TCP connection's packet hints
-// (static.PacketHinter); TLS connections do not offer them.
+// (packethint); TLS connections do not offer them.
 func connContext(ctx context.Context, c net.Conn) context.Context {
 	if ec, ok := c.(*edgeConn); ok {
-		return static.WithPacketHinter(ctx, ec)
+		return packethint.WithHinter(ctx, ec)
 	}
 	return ctx
 }

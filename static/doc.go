@@ -90,7 +90,7 @@
 //     bytes, then the rest) would leave in a short packet of its own,
 //     which costs the client a wakeup. For in-memory bodies above ~3.5 KiB
 //     and files sent with sendfile, the handler tells the connection
-//     (PacketHinter, found in the request context) that more follows; the
+//     (edge/packethint, found in the request context) that more follows; the
 //     edge sends the first piece with MSG_MORE, as nginx's tcp_nopush
 //     does, and pushes anything still held when the response ends. On a
 //     100 KiB file this made the 5 TCP segments per request 4, as nginx's.

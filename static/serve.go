@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/tandem-server/tandem/edge/packethint"
 )
 
 // Handler serves files under one Root with one set of Options. Build it
@@ -218,8 +220,8 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *fileData)
 		// request on a fresh goroutine with a small stack, and every frame
 		// on the way to Write counts towards growing (copying) it.
 		setBodyHeaders(hdr, f, v)
-		if len(v.body) > coalesceMin {
-			hintMoreFollows(r)
+		if len(v.body) > packethint.MinBody {
+			packethint.MoreFollows(r)
 		}
 		w.Write(v.body)
 		return 0
@@ -255,7 +257,7 @@ func (h *Handler) sendWhole(w http.ResponseWriter, r *http.Request, f *fileData,
 		// net/http writes the headers with the first 512 bytes, then hands
 		// the rest to the connection's ReadFrom (sendfile).
 		if v.size > sniffLen {
-			hintMoreFollows(r)
+			packethint.MoreFollows(r)
 		}
 		// Errors here mean the client went away or the file shrank after
 		// the headers went out; net/http closes the connection either way.

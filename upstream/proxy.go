@@ -12,10 +12,13 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	"go.uber.org/zap"
+
+	"github.com/tandem-server/tandem/edge/packethint"
 )
 
 // StatusClientGone is nginx's 499: the client left before the response.
@@ -149,6 +152,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) int {
 	}
 	ex.in = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
 	ex.tw.ResponseWriter = w
+	ex.tw.req = r
 	h.rp.ServeHTTP(&ex.tw, ex.in)
 	return ex.status
 }
@@ -335,6 +339,7 @@ func causeOf(err error) string {
 // head. Streams still reach the client chunk by chunk.
 type trackingWriter struct {
 	http.ResponseWriter
+	req       *http.Request // the client's request, for packet hints
 	wrote     bool
 	wroteBody bool
 	body      *respBody // the answering attempt's body; nil before a response
@@ -352,8 +357,25 @@ func (t *trackingWriter) FlushError() error {
 func (t *trackingWriter) WriteHeader(code int) {
 	if code >= 200 || code == http.StatusSwitchingProtocols {
 		t.wrote = true
+		t.hintPackets(code)
 	}
 	t.ResponseWriter.WriteHeader(code)
+}
+
+// hintPackets tells the client's connection that a response with a body
+// larger than net/http's buffer is written in more than one piece, so the
+// head does not leave in a short packet of its own (packethint).
+func (t *trackingWriter) hintPackets(code int) {
+	if t.req == nil || t.req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified {
+		return
+	}
+	cl := t.Header()["Content-Length"]
+	if len(cl) != 1 || len(cl[0]) < 4 {
+		return // absent, or under 1000 bytes
+	}
+	if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n > packethint.MinBody {
+		packethint.MoreFollows(t.req)
+	}
 }
 
 func (t *trackingWriter) Write(p []byte) (int, error) {

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tandem-server/tandem/edge/packethint"
 )
 
 // captureServer records the last request head it saw.
@@ -666,6 +668,51 @@ func TestProxy_BodyCutShortIsLogged(t *testing.T) {
 	for _, e := range logs.All() {
 		if strings.Contains(e.Message, "ReverseProxy read error") {
 			t.Errorf("ReverseProxy's own line was not dropped: %q", e.Message)
+		}
+	}
+}
+
+// countingHinter records the packet hints a response gave its connection.
+type countingHinter struct{ n int }
+
+func (c *countingHinter) MoreFollows() { c.n++ }
+
+// A response whose Content-Length is past net/http's buffer hints the
+// connection once (packethint); small, HEAD and length-less ones do not.
+func TestProxy_LargeResponseHintsPackets(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/page":
+			w.Header().Set("Content-Length", "10000")
+			w.Write(bytes.Repeat([]byte("x"), 10000))
+		case "/stream":
+			w.Write(bytes.Repeat([]byte("x"), 10000))
+			w.(http.Flusher).Flush()
+		default:
+			w.Write([]byte("small"))
+		}
+	}))
+	defer up.Close()
+	g := newTestGroup(t, Config{Servers: []Server{{URL: up.URL}}}, nil)
+	h := g.Handler(HandlerOptions{})
+	for _, tc := range []struct {
+		method, path string
+		hints        int
+	}{
+		{"GET", "/page", 1},
+		{"GET", "/small", 0},
+		{"HEAD", "/page", 0},
+		{"GET", "/stream", 0},
+	} {
+		var ch countingHinter
+		req := httptest.NewRequest(tc.method, tc.path, nil)
+		req = req.WithContext(packethint.WithHinter(req.Context(), &ch))
+		rec := httptest.NewRecorder()
+		if st := h.Serve(rec, req); st != 0 || rec.Code != 200 {
+			t.Fatalf("%s %s: Serve %d, status %d", tc.method, tc.path, st, rec.Code)
+		}
+		if ch.n != tc.hints {
+			t.Errorf("%s %s: %d hints, want %d", tc.method, tc.path, ch.n, tc.hints)
 		}
 	}
 }
