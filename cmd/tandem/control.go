@@ -16,26 +16,48 @@ import (
 
 // pidFile is the running instance's pid file; remove deletes it only if it
 // still holds our pid, so a second instance's file is never removed.
-type pidFile struct{ path string }
+//
+// The instance holds an exclusive flock on the file for as long as it
+// runs. The kernel drops it however the process ends, so a locked pid file
+// is a running tandem, and an unlocked one is stale even when its pid has
+// been reused by another program since (after kill -9 or a crash): stop
+// and reload then refuse instead of signalling a stranger, and run starts
+// instead of claiming tandem is already running.
+type pidFile struct {
+	path string
+	lock *os.File
+}
 
 func writePIDFile(path string) (*pidFile, error) {
 	if path == "" {
 		return &pidFile{}, nil
 	}
-	if pid, err := readPID(path); err == nil && alive(pid) && pid != os.Getpid() {
+	if pid, err := readPID(path); err == nil && pid != os.Getpid() && alive(pid) && pidFileLocked(path) {
 		return nil, fmt.Errorf("pid file %s: tandem is already running as pid %d", path, pid)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("pid file: %w", err)
 	}
+	// Written and locked under a temporary name, then renamed: readers
+	// never see a partial pid, and the lock travels with the file.
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
 		return nil, fmt.Errorf("pid file: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if err == nil {
+		_, err = f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
 		return nil, fmt.Errorf("pid file: %w", err)
 	}
-	return &pidFile{path: path}, nil
+	return &pidFile{path: path, lock: f}, nil
 }
 
 func (p *pidFile) remove() {
@@ -45,6 +67,17 @@ func (p *pidFile) remove() {
 	if pid, err := readPID(p.path); err == nil && pid == os.Getpid() {
 		_ = os.Remove(p.path)
 	}
+	_ = p.lock.Close()
+}
+
+// pidFileLocked reports whether a running tandem holds path's lock.
+func pidFileLocked(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) == syscall.EWOULDBLOCK
 }
 
 func readPID(path string) (int, error) {
@@ -105,6 +138,10 @@ func controlTarget(name string, args []string, stdout, stderr io.Writer) (int, i
 	}
 	if !alive(pid) {
 		fmt.Fprintf(stderr, "tandem %s: pid %d from %s is not running (stale pid file)\n", name, pid, path)
+		return 0, 1, false
+	}
+	if !pidFileLocked(path) {
+		fmt.Fprintf(stderr, "tandem %s: pid %d from %s is not tandem: no tandem holds that pid file (stale, and the pid was reused); nothing signalled\n", name, pid, path)
 		return 0, 1, false
 	}
 	return pid, 0, true

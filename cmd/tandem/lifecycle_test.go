@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -174,6 +175,44 @@ func TestControlCommands_UsePIDFile(t *testing.T) {
 	out, err = exec.Command(binPath, "stop", "-c", in.conf).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "no running instance") {
 		t.Fatalf("stop with nothing running: err %v, output %q", err, out)
+	}
+}
+
+// A pid file left by a tandem that was killed, whose pid now belongs to
+// another program: stop and reload refuse to signal it (it is not tandem,
+// since no tandem holds the file's lock), and run starts instead of
+// claiming tandem is already running.
+func TestControlCommands_StalePIDReused(t *testing.T) {
+	stranger := exec.Command("/bin/sleep", "60")
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stranger.Process.Kill(); _ = stranger.Wait() }()
+	dir := t.TempDir()
+	pidPath := filepath.Join(dir, "tandem.pid")
+	writeFile(t, pidPath, strconv.Itoa(stranger.Process.Pid)+"\n")
+	for _, cmd := range []string{"stop", "reload"} {
+		out, err := exec.Command(binPath, cmd, "--pid", pidPath).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "is not tandem") {
+			t.Fatalf("tandem %s with a reused pid: err %v, output %q", cmd, err, out)
+		}
+	}
+	if err := stranger.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the other program was signalled: %v", err)
+	}
+	in := startArgs(t, dir, "", "run", "--root", dir, "--listen", "127.0.0.1:0", "--pid", pidPath)
+	b, err := os.ReadFile(pidPath)
+	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(in.cmd.Process.Pid) {
+		t.Fatalf("pid file holds %q (%v), want tandem's pid %d", b, err, in.cmd.Process.Pid)
+	}
+	out, err := exec.Command(binPath, "stop", "--pid", pidPath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tandem stop of the new instance: %v\n%s", err, out)
+	}
+	select {
+	case <-in.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("tandem stop returned but the process runs on")
 	}
 }
 
