@@ -124,7 +124,7 @@ const failReportEvery = 10 * time.Second
 func (r *reopenFile) Reopen() error {
 	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
-		return fmt.Errorf("open log %s: %w", r.path, err)
+		return fmt.Errorf("log file: %w", err) // a *PathError: names the op and file
 	}
 	r.mu.Lock()
 	old := r.f
