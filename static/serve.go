@@ -229,6 +229,10 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *fileData)
 	return h.sendWhole(w, r, f, v)
 }
 
+// sniffLen is how much net/http's response.ReadFrom copies itself (for
+// Content-Type sniffing) before handing the rest to the connection.
+const sniffLen = 512
+
 // sendWhole sends all of v with status 200. In-memory content is one
 // Write. Disk content goes through io.Copy of an *io.SectionReader over
 // the *os.File, which net/http hands to the edge connection's ReadFrom and

@@ -1,5 +1,0 @@
-package static
-
-// sniffLen is how much net/http's response.ReadFrom copies itself (for
-// Content-Type sniffing) before handing the rest to the connection.
-const sniffLen = 512
