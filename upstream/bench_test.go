@@ -1,10 +1,13 @@
 package upstream
 
 import (
+	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -64,4 +67,59 @@ func BenchmarkProxyGet(b *testing.B) {
 			}
 		}
 	})
+}
+
+// rawUpstream answers every request on a connection with a fixed
+// 13-byte reply and closes it, as gunicorn's sync workers do, with as
+// little work of its own as possible, so a benchmark sees the proxy.
+func rawUpstream(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	reply := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\nHello, World!")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if line == "\r\n" {
+						break
+					}
+				}
+				c.Write(reply)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// BenchmarkProxyCloseEachConn is Handler.Serve against an upstream that
+// closes every connection (gunicorn's sync workers): a dial per request.
+func BenchmarkProxyCloseEachConn(b *testing.B) {
+	g, err := NewGroup(Config{Servers: []Server{{URL: rawUpstream(b)}}, Keepalive: 32}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	h := g.Handler(HandlerOptions{Buffering: true})
+	req := httptest.NewRequest(http.MethodGet, "http://app.test/", nil)
+	req.Header.Set("User-Agent", "wrk")
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		if st := h.Serve(rec, req); st != 0 || !strings.HasPrefix(rec.Body.String(), "Hello") {
+			b.Fatalf("status %d/%d", st, rec.Code)
+		}
+	}
 }

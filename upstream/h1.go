@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tandem-server/tandem/upstream/internal/headlimit"
+	"github.com/tandem-server/tandem/upstream/internal/sockdial"
 )
 
 // h1Transport is the HTTP/1.1 client for one plain http:// or unix:
@@ -28,7 +29,7 @@ import (
 // and http.ReadResponse.
 type h1Transport struct {
 	network, addr string
-	dialer        net.Dialer
+	dialer        *sockdial.Dialer
 	firstByte     time.Duration
 	maxIdle       int
 
@@ -46,21 +47,11 @@ func newH1Transport(ep endpoint, cfg *Config) *h1Transport {
 	return &h1Transport{
 		network:   ep.network,
 		addr:      ep.addr,
-		dialer:    net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: noTCPKeepAlive},
+		dialer:    sockdial.New(ep.network, ep.addr, cfg.ConnectTimeout),
 		firstByte: cfg.FirstByteTimeout,
 		maxIdle:   cfg.Keepalive,
 	}
 }
-
-// noTCPKeepAlive turns off TCP keep-alive probes on upstream connections,
-// as nginx leaves them off (proxy_socket_keepalive). Go's default sets
-// four socket options per dial (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL,
-// TCP_KEEPCNT): against app servers that close every connection
-// (gunicorn's sync workers) that was 4 of the 19 system calls of a
-// proxied request over TCP. Probes would not help the pool either: an
-// idle connection is dropped after idleConnTimeout, and one the server
-// closed is noticed on reuse and the request sent again.
-const noTCPKeepAlive = -1
 
 // h1Conn is one connection with its buffers, reused across requests.
 type h1Conn struct {
@@ -86,7 +77,7 @@ func (t *h1Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		pc := t.takeIdle()
 		reused := pc != nil
 		if pc == nil {
-			c, err := t.dialer.DialContext(r.Context(), t.network, t.addr)
+			c, err := t.dialer.Dial(r.Context())
 			if err != nil {
 				closeReqBody(r)
 				return nil, err

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tandem-server/tandem/upstream/internal/headlimit"
+	"github.com/tandem-server/tandem/upstream/internal/sockdial"
 )
 
 // ErrLengthRequired is returned (wrapped) by RoundTrip for a request body
@@ -47,6 +48,9 @@ type Transport struct {
 	// that has stopped reading it; 0 means no limit. The wait is measured
 	// after the body is sent so a slow upload does not count against it.
 	FirstByteTimeout time.Duration
+
+	dialOnce sync.Once
+	dialer   *sockdial.Dialer
 }
 
 // RoundTrip sends r as a uwsgi packet and returns the reply. The returned
@@ -116,14 +120,16 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func (t *Transport) dial(ctx context.Context) (net.Conn, error) {
-	network := t.Network
-	if network == "" {
-		network = "tcp"
-	}
-	// One connection per request: keep-alive probes would only cost four
-	// socket options per dial.
-	d := net.Dialer{Timeout: t.DialTimeout, KeepAlive: -1}
-	return d.DialContext(ctx, network, t.Addr)
+	t.dialOnce.Do(func() {
+		network := t.Network
+		if network == "" {
+			network = "tcp"
+		}
+		// One connection per request, so the dial is as lean as it can
+		// be (sockdial): no keep-alive probes, no per-dial resolution.
+		t.dialer = sockdial.New(network, t.Addr, t.DialTimeout)
+	})
+	return t.dialer.Dial(ctx)
 }
 
 // headError explains why no response head arrived, preferring the cause:
