@@ -17,6 +17,7 @@ import atexit
 import faulthandler
 import gc
 import os
+import re
 import select
 import signal
 import socket
@@ -435,6 +436,30 @@ _FLUSH_AT = 1 << 20
 _STATUS_CODES = {}                   # checked status line -> code (int)
 _STATUS_BYTES = {}                   # code -> its u16 for the S payload
 
+# A header name is an RFC 9110 token: a name with a space or any other
+# separator would be dropped on the way to the client, silently.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z").match
+_GOOD_NAMES = set()                  # names that passed, skipped next time
+
+
+def _check_name(name):
+    if not _TOKEN(name):
+        raise ValueError('invalid header name %r' % (name,))
+    if len(_GOOD_NAMES) < 512:       # a few dozen distinct names in practice
+        _GOOD_NAMES.add(name)
+
+
+def _content_length(value, remaining):
+    """The Content-Length value as an int; a second one must agree."""
+    digits = value.strip(' \t')
+    if not (digits.isdigit() and digits.isascii()):
+        raise ValueError('invalid Content-Length %r' % (value,))
+    n = int(digits)
+    if remaining is not None and remaining != n:
+        raise ValueError('conflicting Content-Length headers: %d and %d'
+                         % (remaining, n))
+    return n
+
 
 def _status_code(status):
     """Check a WSGI status line ('200 OK'); returns its code. The answer
@@ -493,20 +518,19 @@ class Response:
             if type(name) is not str or type(value) is not str:
                 raise TypeError('header names and values must be str: %r'
                                 % ((name, value),))
-            if ('\n' in value or '\r' in value or ':' in name or '\n' in name
-                    or '\r' in name):
+            if name not in _GOOD_NAMES:
+                _check_name(name)
+            if '\n' in value or '\r' in value or '\0' in value:
                 raise ValueError('invalid header %r' % ((name, value),))
             n = len(name)
+            if n == 14 and name.lower() == 'content-length':
+                remaining = _content_length(value, remaining)
+                value = str(remaining)
             m = len(value)
             if n < 256 and m < 256:
                 text += (L[n], name, L[m], value)
             else:
                 text += (_len2(n), name, _len2(m), value)
-            if n == 14 and name.lower() == 'content-length':
-                try:
-                    remaining = int(value)
-                except ValueError:
-                    pass
         payload = _STATUS_BYTES[code] + ''.join(text).encode('latin-1')
         self.status = code
         self.head = _pack_hdr(b'S', self.stream, len(payload)) + payload

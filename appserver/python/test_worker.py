@@ -126,14 +126,16 @@ class CodecTest(unittest.TestCase):
                  ('404 Not Found', []),
                  ('299 Odd', [('Set-Cookie', 'a=1'), ('Set-Cookie', 'b=2'),
                               ('X-Latin1', 'caf\xe9'), ('X-Long', 'y' * 256),
-                              ('X-Longest', 'z' * 65535), ('', '')])]
+                              ('X-Longest', 'z' * 65535)])]
         for status, headers in cases:
             resp = tw.Response(Sink(), 7, None, False)
             resp.start_response(status, headers)
             self.assertEqual(resp.head, tw.frame(b'S', 7, tw.encode_head(int(status[:3]), headers)))
         for headers, exc in (([('X', 'z' * 65536)], ValueError),
                              ([('X', '\u20ac')], UnicodeEncodeError),
-                             ([('X', 'a\nb')], ValueError), ([('X', 1)], TypeError)):
+                             ([('X', 'a\nb')], ValueError), ([('X', 1)], TypeError),
+                             ([('', 'x')], ValueError), ([('Bad Name', 'x')], ValueError),
+                             ([('X:Y', 'x')], ValueError)):
             with self.assertRaises(exc):
                 tw.Response(Sink(), 7, None, False).start_response('200 OK', headers)
         for status in ('20 OK', '2000 OK', '099 No', 'abc'):
@@ -422,9 +424,22 @@ class WorkerTest(unittest.TestCase):
         self.assertEqual((r.status, r.body, r.error), (200, b'sent', 'ValueError: too late'))
 
     def test_start_response_misuse(self):
-        for path in ('/twice', '/bad-status', '/bad-header'):
+        for path, why in (('/twice', 'called twice'),
+                          ('/bad-status', 'invalid WSGI status'),
+                          ('/bad-header', 'invalid header'),
+                          ('/bad-header-name', "invalid header name 'Bad Name'"),
+                          ('/bad-header-nul', 'invalid header'),
+                          ('/bad-length', "invalid Content-Length '1_0'"),
+                          ('/conflicting-length',
+                           'conflicting Content-Length headers: 3 and 4')):
             r = self.edge.request('GET', path)
             self.assertEqual(r.status, 500, path)
+            self.assertIn(why, self.w.err(), path)
+
+    def test_content_length_is_sent_as_digits(self):
+        r = self.edge.request('GET', '/spaced-length')
+        self.assertEqual((r.status, r.body, r.error), (200, b'12345', None))
+        self.assertIn(('Content-Length', '5'), r.headers)
 
     def test_content_length_mismatch(self):
         for path in ('/short', '/short-list', '/short-list2'):

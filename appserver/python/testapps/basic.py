@@ -137,6 +137,21 @@ def app(environ, start_response):
     if path == '/bad-status':
         start_response('OK', [('Content-Type', 'text/plain')])
         return [b'unreachable']
+    if path == '/bad-header-name':
+        start_response('200 OK', [('Bad Name', 'x')])
+        return [b'unreachable']
+    if path == '/bad-header-nul':
+        start_response('200 OK', [('X-Nul', 'a\0b')])
+        return [b'unreachable']
+    if path == '/bad-length':
+        start_response('200 OK', [('Content-Length', '1_0')])
+        return [b'unreachable']
+    if path == '/conflicting-length':
+        start_response('200 OK', [('Content-Length', '3'), ('Content-Length', '4')])
+        return [b'unreachable']
+    if path == '/spaced-length':
+        start_response('200 OK', [('Content-Length', ' 5 ')])
+        return [b'12345']
     if path == '/file':
         f = tempfile.TemporaryFile()
         f.write(FILE_DATA)
