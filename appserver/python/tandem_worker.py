@@ -450,7 +450,8 @@ def _check_name(name):
 
 
 def _content_length(value, remaining):
-    """The Content-Length value as an int; a second one must agree."""
+    """The Content-Length value as an int and as its digits alone; a
+    second one must agree."""
     digits = value.strip(' \t')
     if not (digits.isdigit() and digits.isascii()):
         raise ValueError('invalid Content-Length %r' % (value,))
@@ -458,7 +459,7 @@ def _content_length(value, remaining):
     if remaining is not None and remaining != n:
         raise ValueError('conflicting Content-Length headers: %d and %d'
                          % (remaining, n))
-    return n
+    return n, digits
 
 
 def _status_code(status):
@@ -524,8 +525,7 @@ class Response:
                 raise ValueError('invalid header %r' % ((name, value),))
             n = len(name)
             if n == 14 and name.lower() == 'content-length':
-                remaining = _content_length(value, remaining)
-                value = str(remaining)
+                remaining, value = _content_length(value, remaining)
             m = len(value)
             if n < 256 and m < 256:
                 text += (L[n], name, L[m], value)
