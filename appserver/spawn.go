@@ -364,24 +364,22 @@ func (s *stderrLog) copy(r io.ReadCloser, log *zap.Logger, level zapcore.Level, 
 	defer close(s.done)
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 16<<10)
+	var rec []byte
 	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
+		var err error
+		rec, err = readRecord(br, rec)
+		if len(rec) > 0 || err == nil {
 			s.mu.Lock()
-			s.tail = append(s.tail, line...)
+			s.tail = append(append(s.tail, rec...), '\n')
 			if len(s.tail) > tailMax {
 				s.tail = append(s.tail[:0], s.tail[len(s.tail)-tailMax:]...)
 			}
 			s.mu.Unlock()
-			text := string(line)
-			if n := len(text); n > 0 && text[n-1] == '\n' {
-				text = text[:n-1]
-			}
-			if ce := log.Check(level, text); ce != nil {
+			if ce := log.Check(level, string(rec)); ce != nil {
 				ce.Write(fields...)
 			}
 		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+		if err != nil {
 			return
 		}
 	}
