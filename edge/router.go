@@ -446,6 +446,7 @@ func buildLocation(s *site, sc *conf.Site, lc *conf.Location, d deps, ups *upstr
 		FollowSymlinks: isOn(rc.FollowSymlinks),
 		AllowHidden:    isOn(rc.HiddenFiles),
 		Precompressed:  rc.Precompressed,
+		Log:            d.log.With(zap.String("site", s.name)),
 	}
 	if rc.Expires != nil {
 		opts.Expires = *rc.Expires

@@ -1,6 +1,10 @@
 package static
 
-import "time"
+import (
+	"time"
+
+	"go.uber.org/zap"
+)
 
 // Options configure one file handler (one site or location).
 // The edge builds one Handler per location at config load.
@@ -24,6 +28,9 @@ type Options struct {
 	// Expires sets Cache-Control: max-age and Expires; 0 = header not set,
 	// negative = "no-cache" style off (no headers added).
 	Expires time.Duration
+	// Log gets what only the handler sees: a file that shrank while it
+	// was being sent. nil logs nothing.
+	Log *zap.Logger
 }
 
 // Kind is what a URL path names under a Handler's Root, as Lookup reports it

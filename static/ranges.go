@@ -139,7 +139,7 @@ func (h *Handler) serveRanges(w http.ResponseWriter, r *http.Request, f *fileDat
 		hdr["Content-Length"] = []string{strconv.FormatInt(rg.length, 10)}
 		w.WriteHeader(http.StatusPartialContent)
 		if r.Method != http.MethodHead {
-			sendSection(w, v, fl, rg)
+			h.sendSection(w, f, v, fl, rg)
 		}
 		return 0
 	}
@@ -176,8 +176,8 @@ func (h *Handler) sendMultipart(w http.ResponseWriter, r *http.Request, f *fileD
 	out.SetBoundary(mw.Boundary())
 	for i, rg := range ranges {
 		pw, err := out.CreatePart(parts[i])
-		if err != nil || !sendSection(pw, v, fl, rg) {
-			return // client gone; net/http closes the connection
+		if err != nil || !h.sendSection(pw, f, v, fl, rg) {
+			return // client gone or file shrank; net/http closes the connection
 		}
 	}
 	out.Close()
@@ -187,13 +187,12 @@ func (h *Handler) sendMultipart(w http.ResponseWriter, r *http.Request, f *fileD
 // single range w is the ResponseWriter, and io.Copy of an
 // *io.SectionReader reaches net/http's ReadFrom and so the edge's
 // sendfile at an offset. fl may be shared: only explicit offsets.
-func sendSection(w io.Writer, v *variant, fl *os.File, rg httpRange) bool {
+func (h *Handler) sendSection(w io.Writer, f *fileData, v *variant, fl *os.File, rg httpRange) bool {
 	if v.body != nil {
 		_, err := w.Write(v.body[rg.start : rg.start+rg.length])
 		return err == nil
 	}
-	_, err := io.Copy(w, io.NewSectionReader(fl, rg.start, rg.length))
-	return err == nil
+	return h.copyFile(w, f, fl, rg.start, rg.length)
 }
 
 // countingWriter counts bytes written to it.

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/tandem-server/tandem/edge/packethint"
 )
 
@@ -70,6 +72,9 @@ func New(opts Options, cache *Cache) (*Handler, error) {
 // applyDefaults fills defaults and validates, preparing header values.
 func (h *Handler) applyDefaults() error {
 	o := &h.opts
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
 	if !filepath.IsAbs(o.Root) {
 		return fmt.Errorf("static: root %q is not absolute", o.Root)
 	}
@@ -263,11 +268,27 @@ func (h *Handler) sendWhole(w http.ResponseWriter, r *http.Request, f *fileData,
 		if v.size > sniffLen {
 			packethint.MoreFollows(r)
 		}
-		// Errors here mean the client went away or the file shrank after
-		// the headers went out; net/http closes the connection either way.
-		io.Copy(w, io.NewSectionReader(fl, 0, v.size))
+		h.copyFile(w, f, fl, 0, v.size)
 	}
 	return 0
+}
+
+// copyFile sends n bytes of fl from off. A failure means the client went
+// away or the file shrank after the headers went out; net/http closes the
+// connection either way, and the second is logged: the client got a cut
+// response, and the likely cause is a deploy rewriting files in place
+// rather than renaming new ones over them.
+func (h *Handler) copyFile(w io.Writer, f *fileData, fl *os.File, off, n int64) bool {
+	sent, err := io.Copy(w, io.NewSectionReader(fl, off, n))
+	if sent == n {
+		return err == nil
+	}
+	if err == nil || errors.Is(err, io.ErrUnexpectedEOF) {
+		h.opts.Log.Warn("file shrank while being sent; client connection cut (replace files by renaming, not in place)",
+			zap.String("file", filepath.Join(h.opts.Root, filepath.FromSlash(f.name))),
+			zap.Int64("offset", off), zap.Int64("length", n), zap.Int64("sent", sent))
+	}
+	return false
 }
 
 // setBodyHeaders sets the headers of a 200 carrying all of v. Small

@@ -1,14 +1,20 @@
 package static
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // TestServe_ContentType: by extension with charset for text, sniffed for
@@ -214,6 +220,54 @@ func TestNew_Validation(t *testing.T) {
 		if h, err := New(o, nil); err == nil {
 			h.Close()
 			t.Errorf("New(%+v) accepted", o)
+		}
+	}
+}
+
+// shrinkingWriter truncates the file once the first chunk of the body
+// has been written, as a deploy rewriting it in place would.
+type shrinkingWriter struct {
+	http.ResponseWriter
+	path    string
+	written int64
+}
+
+func (s *shrinkingWriter) Write(p []byte) (int, error) {
+	if s.written == 0 && len(p) > 0 {
+		if err := os.Truncate(s.path, 100); err != nil {
+			return 0, err
+		}
+	}
+	n, err := s.ResponseWriter.Write(p)
+	s.written += int64(n)
+	return n, err
+}
+
+// A file that shrinks mid-send cuts the response and says so in the log,
+// for a whole file and for a range.
+func TestStatic_FileShrinkingMidSendIsLogged(t *testing.T) {
+	for _, rng := range []string{"", "bytes=10-99999"} {
+		root := t.TempDir()
+		path := filepath.Join(root, "big.bin")
+		must(t, os.WriteFile(path, bytes.Repeat([]byte("x"), 200000), 0o644))
+		core, logs := observer.New(zapcore.WarnLevel)
+		h := newTestHandler(t, Options{Root: root, Log: zap.New(core)}, CacheConfig{MaxFileInMemory: -1})
+		req := httptest.NewRequest(http.MethodGet, "/big.bin", nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		rec := httptest.NewRecorder()
+		sw := &shrinkingWriter{ResponseWriter: rec, path: path}
+		if st := h.Serve(sw, req, "/big.bin"); st != 0 {
+			t.Fatalf("range %q: status %d", rng, st)
+		}
+		cl, _ := strconv.ParseInt(rec.Header().Get("Content-Length"), 10, 64)
+		if int64(rec.Body.Len()) >= cl {
+			t.Fatalf("range %q: sent %d of %d bytes, want a cut response", rng, rec.Body.Len(), cl)
+		}
+		entries := logs.FilterMessageSnippet("file shrank while being sent").All()
+		if len(entries) != 1 || entries[0].ContextMap()["file"] != path {
+			t.Fatalf("range %q: log %v, want one entry naming %s", rng, logs.All(), path)
 		}
 	}
 }
