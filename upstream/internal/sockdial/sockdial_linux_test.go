@@ -258,3 +258,25 @@ func TestDial_ManyLoopbackConnects(t *testing.T) {
 		}
 	}
 }
+
+func TestDial_IPv6Loopback(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer ln.Close()
+	d := New("tcp", ln.Addr().String(), time.Second)
+	if d.raw == nil {
+		t.Fatal("an IPv6 literal should be dialed directly")
+	}
+	echoOnce(t, ln)
+	c, err := d.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip(t, c)
+	if la, ok := c.LocalAddr().(*net.TCPAddr); !ok || !la.IP.Equal(net.IPv6loopback) {
+		t.Fatalf("LocalAddr %v, want [::1]:port", c.LocalAddr())
+	}
+}
