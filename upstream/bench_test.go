@@ -73,35 +73,20 @@ func BenchmarkProxyGet(b *testing.B) {
 // 13-byte reply and closes it, as gunicorn's sync workers do, with as
 // little work of its own as possible, so a benchmark sees the proxy.
 func rawUpstream(tb testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
 	reply := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\nHello, World!")
-	go func() {
+	return rawServer(tb, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := br.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if line == "\r\n" {
-						break
-					}
-				}
-				c.Write(reply)
-			}()
+			if line == "\r\n" {
+				break
+			}
 		}
-	}()
-	return "http://" + ln.Addr().String()
+		c.Write(reply)
+	})
 }
 
 // BenchmarkProxyCloseEachConn is Handler.Serve against an upstream that

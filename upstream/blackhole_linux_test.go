@@ -3,44 +3,15 @@
 package upstream
 
 import (
-	"net"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tandem-server/tandem/upstream/internal/nettest"
 )
 
-// blackholeURL is a loopback address whose connects time out: a socket
-// listening with backlog 0 that never accepts. Once its accept queue
-// holds one connection, Linux drops further SYNs, so a connect hangs
-// like one to a dead host, without leaving loopback.
+// blackholeURL is a server URL whose connects time out.
 func blackholeURL(t *testing.T) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
-	for range 8 {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err != nil {
-			return "http://" + addr // the queue is full
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	t.Skip("could not fill the accept queue; connect timeouts not testable here")
-	return ""
+	return "http://" + nettest.Blackhole(t)
 }
 
 // A connect timeout is a 504, and a request that timed out connecting

@@ -13,7 +13,7 @@ import (
 )
 
 // rawServer accepts TCP connections on 127.0.0.1 and hands each to fn.
-func rawServer(t *testing.T, fn func(net.Conn)) string {
+func rawServer(t testing.TB, fn func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -8,10 +8,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tandem-server/tandem/upstream/internal/nettest"
 )
 
 // echoOnce accepts one connection on ln, echoes what it reads until EOF,
@@ -130,39 +131,8 @@ func TestDial_RefusedIsADialError(t *testing.T) {
 	}
 }
 
-// blackhole is a loopback port whose connects hang: a listener with a
-// full accept queue drops further SYNs.
-func blackhole(t *testing.T) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
-	for range 8 {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err != nil {
-			return addr
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	t.Skip("could not fill the accept queue; connect timeouts not testable here")
-	return ""
-}
-
 func TestDial_TimeoutAndCancel(t *testing.T) {
-	addr := blackhole(t)
+	addr := nettest.Blackhole(t)
 	d := New("tcp", addr, 150*time.Millisecond)
 	start := time.Now()
 	_, err := d.Dial(context.Background())
