@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 
 	"github.com/tandem-server/tandem/conf"
 )
@@ -22,6 +24,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hostLookupTimeout)
+	defer cancel()
+	for _, u := range lookupUpstreamHosts(ctx, cfg, net.DefaultResolver) {
+		fmt.Fprintln(stderr, u.warning())
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d sites, %d files)\n", *path, len(cfg.Sites), len(cfg.Files))
 	return 0

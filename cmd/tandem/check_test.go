@@ -69,6 +69,34 @@ header_timeout soon;
 	}
 }
 
+// An upstream host name that does not resolve is a warning with its
+// position, not an error (tandem looks names up per connection, and DNS
+// may come up after tandem); one that resolves says nothing.
+func TestCheck_WarnsAboutUnresolvedUpstreamHosts(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tandem.conf")
+	// .invalid never resolves (RFC 6761); localhost always does.
+	writeFile(t, path, `site a {
+    listen 127.0.0.1:8080;
+    location / { proxy http://localhost:8000; }
+    location /x { proxy http://nowhere.invalid:8000; }
+}
+`)
+	cmd := exec.Command(binPath, "check", "-c", path)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("check: %v (want exit 0)\n%s%s", err, stdout.String(), stderr.String())
+	}
+	want := path + `:4:25: warning: upstream host "nowhere.invalid"`
+	if !strings.HasPrefix(stderr.String(), want) || strings.Count(stderr.String(), "\n") != 1 {
+		t.Fatalf("stderr:\n%s\nwant one warning starting %q", stderr.String(), want)
+	}
+	if !strings.Contains(stdout.String(), ": ok (") {
+		t.Fatalf("stdout %q, want ok", stdout.String())
+	}
+}
+
 // The example config from the README is valid.
 func TestCheck_ExampleIsValid(t *testing.T) {
 	out, err := exec.Command(binPath, "check", "-c", "../../examples/quickstart/tandem.conf").CombinedOutput()

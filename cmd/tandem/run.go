@@ -104,6 +104,7 @@ func serve(path string, cfg *conf.Config, stderr io.Writer) error {
 		return err
 	}
 	log.Info("tandem started", zap.String("version", version), zap.Int("pid", os.Getpid()), zap.Strings("addrs", srv.Addrs()))
+	go warnUnresolvedHosts(cfg, log)
 
 	for sig := range sigs {
 		switch sig {
@@ -224,6 +225,7 @@ func reload(path string, cur *conf.Config, srv *edge.Server, apps *appserver.Man
 		log.Warn("the top-level cache block changed; its settings apply after a restart (the cache keeps its entries and current settings)")
 	}
 	log.Info("reloaded", zap.Strings("addrs", srv.Addrs()))
+	go warnUnresolvedHosts(next, log)
 	return next
 }
 
