@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -321,16 +322,24 @@ func splitListenFlags(args []arg) (addrs []arg, f listenFlags) {
 	return args, f
 }
 
-// buildLocation reads `location [=] PATH { }` and `location @NAME { }`.
+// buildLocation reads `location [=|^~] PATH { }`, `location ~|~* RE { }`
+// and `location @NAME { }`.
 func buildLocation(b *builder, sc *scope, n *node) {
 	loc := &Location{Pos: n.Pos, MaxBodyBytes: -1}
 	p := n.Args[len(n.Args)-1]
 	switch {
-	case len(n.Args) == 2 && n.Args[0].Value == "=":
-		loc.Kind = Exact
 	case len(n.Args) == 2:
-		b.errs.add(n.Args[0].Pos, "location modifier %q is not supported; use a prefix or \"= PATH\" (regex locations are not available)", n.Args[0].Value)
-		return
+		switch n.Args[0].Value {
+		case "=":
+			loc.Kind = Exact
+		case "^~":
+			loc.Kind = PrefixNoRegex
+		case "~", "~*":
+			loc.Kind, loc.IgnoreCase = Regex, n.Args[0].Value == "~*"
+		default:
+			b.errs.add(n.Args[0].Pos, "location modifier %q is not supported; use \"=\", \"^~\", \"~\" or \"~*\"", n.Args[0].Value)
+			return
+		}
 	case strings.HasPrefix(p.Value, "@"):
 		loc.Kind = Named
 	}
@@ -338,8 +347,15 @@ func buildLocation(b *builder, sc *scope, n *node) {
 	case loc.Kind == Named && len(p.Value) < 2:
 		b.errs.add(p.Pos, "named location needs a name after \"@\"")
 		return
+	case loc.Kind == Regex:
+		re, err := compileLocationRegex(p.Value, loc.IgnoreCase)
+		if err != nil {
+			b.errs.add(p.Pos, "%v", err)
+			return
+		}
+		loc.Regexp = re
 	case loc.Kind != Named && !strings.HasPrefix(p.Value, "/"):
-		b.errs.add(p.Pos, "location path %q must start with \"/\" (or \"@\" for a named location)", p.Value)
+		b.errs.add(p.Pos, "location path %q must start with \"/\" (or \"@\" for a named location, \"~\" for a regular expression)", p.Value)
 		return
 	}
 	loc.Path = p.Value
@@ -348,4 +364,28 @@ func buildLocation(b *builder, sc *scope, n *node) {
 	b.buildBlock(lsc, n.Block)
 	loc.Route.pos.dirWritten = lsc.written["root"] || lsc.written["alias"]
 	sc.site.Locations = append(sc.site.Locations, loc)
+}
+
+// compileLocationRegex compiles the RE of `location ~ RE`. Go's RE2
+// syntax is nginx's PCRE without lookaround, backreferences and
+// possessive quantifiers; the error says so, since those are what a
+// pattern copied from an nginx config would trip over.
+func compileLocationRegex(expr string, ignoreCase bool) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, fmt.Errorf("location ~ needs a regular expression")
+	}
+	src := expr
+	if ignoreCase {
+		src = "(?i)" + expr
+	}
+	re, err := regexp.Compile(src)
+	if err != nil {
+		return nil, fmt.Errorf("invalid regular expression %q: %v (RE2 syntax: no lookaround or backreferences)", expr, unwrapRegexpErr(err))
+	}
+	return re, nil
+}
+
+// unwrapRegexpErr drops regexp's "error parsing regexp: " prefix.
+func unwrapRegexpErr(err error) string {
+	return strings.TrimPrefix(err.Error(), "error parsing regexp: ")
 }

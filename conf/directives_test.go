@@ -178,8 +178,12 @@ func TestDirectiveErrors(t *testing.T) {
 		{"bad error_page target", site("error_page 404 x.html;"), f + `4:16: error_page: expected a URI starting with "/", a URL, or @name, got "x.html"`},
 		{"dup error_page", site("error_page 404 /a;\nerror_page 404 /b;"), f + `5:12: error_page for 404 is already set at /t/main.conf:4:12`},
 		{"bad body size", site("client_max_body_size -1;"), f + `4:22: client_max_body_size: expected a size like 512k or 1m, got "-1"`},
-		{"location no slash", site("location foo { }"), f + `4:10: location path "foo" must start with "/" (or "@" for a named location)`},
-		{"location regex", site("location ~ \\.php$ { }"), f + `4:10: location modifier "~" is not supported; use a prefix or "= PATH" (regex locations are not available)`},
+		{"location no slash", site("location foo { }"), f + `4:10: location path "foo" must start with "/" (or "@" for a named location, "~" for a regular expression)`},
+		{"location unknown modifier", site("location ~~ /x { }"), f + `4:10: location modifier "~~" is not supported; use "=", "^~", "~" or "~*"`},
+		{"location bad regex", site("location ~ a(b { }"), f + `4:12: invalid regular expression "a(b": missing closing ): ` + "`a(b`" + ` (RE2 syntax: no lookaround or backreferences)`},
+		{"location lookahead", site("location ~* ^/(?!api) { }"), f + `4:13: invalid regular expression "^/(?!api)": invalid or unsupported Perl syntax: ` + "`(?!`" + ` (RE2 syntax: no lookaround or backreferences)`},
+		{"regex location alias", site("location ~ \\.png$ { alias /www; }"), f + `4:27: alias is not supported in a regex location (there is no prefix to replace); use root`},
+		{"same prefix with ^~", site("location /x { }\nlocation ^~ /x { }"), f + `5:1: location "/x" is already defined in this site at ` + f + `4:1`},
 		{"location empty name", site("location @ { }"), f + `4:10: named location needs a name after "@"`},
 	}
 	for _, c := range cases {

@@ -78,7 +78,7 @@ func TestBrokenConf(t *testing.T) {
 		m + `62:11: cache: expected a duration like 10m, on or off, got "forever"`,
 		m + `63:41: "cache_key" has no effect without "cache" in this location or inherited from its site`,
 		m + `65:9: max_entry_size 2097152 is larger than max_size 1048576`,
-		inc + `4:14: location path "static/" must start with "/" (or "@" for a named location)`,
+		inc + `4:14: location path "static/" must start with "/" (or "@" for a named location, "~" for a regular expression)`,
 		inc + `5:41: a location cannot have both root (at testdata/broken.d/more.conf:5:27) and alias`,
 		inc + `6:20: error_page target "@gone" is not a named location in this site`,
 		inc + `7:5: "return 301" needs a URL to redirect to`,

@@ -2,6 +2,7 @@ package conf
 
 import (
 	"net/netip"
+	"regexp"
 	"time"
 )
 
@@ -300,15 +301,30 @@ const (
 	// Named (`location @name`) is reachable only from try_files and
 	// error_page, never by a request path.
 	Named
+	// PrefixNoRegex (`location ^~ /path`) is a prefix that, when it is the
+	// longest prefix of a path, keeps the regex locations from being tried.
+	PrefixNoRegex
+	// Regex (`location ~ RE`, or `location ~* RE` ignoring case) matches
+	// the paths Regexp finds a match in. Regex locations are tried in
+	// config order after the exact and prefix ones; the first match wins
+	// over the longest prefix, as in nginx.
+	Regex
 )
 
-// Location is `location [=] PATH { ... }` or `location @NAME { ... }`.
+// Location is `location [=|^~] PATH { ... }`, `location ~|~* RE { ... }`
+// or `location @NAME { ... }`.
 type Location struct {
 	Pos  Pos
 	Kind LocationKind
-	// Path is the prefix or exact path, or the name including '@'.
-	Path  string
-	Route Route
+	// Path is the prefix or exact path, the name including '@', or the
+	// regular expression as written.
+	Path string
+	// Regexp is the compiled Path of a Regex location (case-insensitive
+	// for `~*`); nil for the other kinds.
+	Regexp *regexp.Regexp
+	// IgnoreCase marks `~*`.
+	IgnoreCase bool
+	Route      Route
 	// MaxBodyBytes: client_max_body_size in this location; -1 when unset
 	// while parsing (inherit from the site, then the global limit); after
 	// loading, the effective limit.

@@ -194,7 +194,11 @@ func validateSite(s *Site, refs refs, e env, errs *errList) {
 	validateRoute(&s.Route, s.Route.pos.dirWritten, named, refs, e, errs)
 	seen := map[string]Pos{}
 	for _, l := range s.Locations {
-		key := fmt.Sprintf("%d %s", l.Kind, l.Path)
+		kind := l.Kind
+		if kind == PrefixNoRegex {
+			kind = Prefix // `^~ /a` and `/a` are the same prefix, as in nginx
+		}
+		key := fmt.Sprintf("%d %t %s", kind, l.IgnoreCase, l.Path)
 		if first, dup := seen[key]; dup {
 			errs.add(l.Pos, "location %s is already defined in this site at %s", locationLabel(l), first)
 		} else {
@@ -202,6 +206,11 @@ func validateSite(s *Site, refs refs, e env, errs *errList) {
 		}
 		if l.Route.Root != "" && l.Route.Alias != "" {
 			errs.add(l.Route.pos.alias, "a location cannot have both root (at %s) and alias", l.Route.pos.root)
+		}
+		if l.Kind == Regex && l.Route.Alias != "" {
+			// nginx's alias in a regex location needs captures ($1),
+			// which tandem does not substitute.
+			errs.add(l.Route.pos.alias, "alias is not supported in a regex location (there is no prefix to replace); use root")
 		}
 		hasDir := l.Route.pos.dirWritten || s.Route.pos.dirWritten
 		validateRoute(&l.Route, hasDir, named, refs, e, errs)
@@ -212,8 +221,13 @@ func validateSite(s *Site, refs refs, e env, errs *errList) {
 }
 
 func locationLabel(l *Location) string {
-	if l.Kind == Exact {
+	switch {
+	case l.Kind == Exact:
 		return fmt.Sprintf("\"= %s\"", l.Path)
+	case l.Kind == Regex && l.IgnoreCase:
+		return fmt.Sprintf("\"~* %s\"", l.Path)
+	case l.Kind == Regex:
+		return fmt.Sprintf("\"~ %s\"", l.Path)
 	}
 	return fmt.Sprintf("%q", l.Path)
 }

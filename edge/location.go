@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -28,6 +29,8 @@ type reqState struct {
 type location struct {
 	site       *site
 	path       string
+	re         *regexp.Regexp // `location ~ RE`; nil for the other kinds
+	noRegex    bool           // `location ^~ PATH`
 	ret        *returnRule
 	tryFiles   []string
 	errorPages map[int]string

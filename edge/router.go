@@ -69,6 +69,7 @@ type site struct {
 	name     string
 	exact    map[string]*location
 	prefixes []*location // longest prefix first
+	regexes  []*location // `location ~ RE`, in config order
 	named    map[string]*location
 	access   *accessLog // nil when the access log is off
 	// cert is a TLS site's certificate; nil for plain sites.
@@ -360,7 +361,11 @@ func buildSite(cfg *conf.Config, sc *conf.Site, d deps, access map[string]*acces
 			s.exact[lc.Path] = l
 		case conf.Named:
 			s.named[lc.Path] = l
+		case conf.Regex:
+			l.re = lc.Regexp
+			s.regexes = append(s.regexes, l)
 		default:
+			l.noRegex = lc.Kind == conf.PrefixNoRegex
 			s.prefixes = append(s.prefixes, l)
 		}
 	}
@@ -370,7 +375,7 @@ func buildSite(cfg *conf.Config, sc *conf.Site, d deps, access map[string]*acces
 
 func hasRootLocation(locs []*conf.Location) bool {
 	for _, l := range locs {
-		if l.Kind == conf.Prefix && l.Path == "/" {
+		if (l.Kind == conf.Prefix || l.Kind == conf.PrefixNoRegex) && l.Path == "/" {
 			return true
 		}
 	}
@@ -488,18 +493,29 @@ func newCompressor(cc *conf.Compress) (*compress.Compressor, error) {
 	return c, nil
 }
 
-// match finds the location for a path: an exact match first, then the
-// longest prefix (nginx's order without regex locations).
+// match finds the location for a path in nginx's order: an exact match;
+// else the longest prefix if it is `^~`; else the first regex location,
+// in config order, that matches; else the longest prefix.
 func (s *site) match(path string) *location {
 	if l, ok := s.exact[path]; ok {
 		return l
 	}
+	var prefix *location
 	for _, l := range s.prefixes {
 		if strings.HasPrefix(path, l.path) {
+			prefix = l
+			break
+		}
+	}
+	if prefix != nil && prefix.noRegex {
+		return prefix
+	}
+	for _, l := range s.regexes {
+		if l.re.MatchString(path) {
 			return l
 		}
 	}
-	return nil
+	return prefix
 }
 
 // serveLogged is serve through a recorder, writing the access log line

@@ -109,6 +109,45 @@ site a {
 	}
 }
 
+// Regex locations follow nginx: `=` first; a `^~` longest prefix stops
+// the search; else the first matching regex in config order beats the
+// longest prefix; `~*` ignores case; the path matched is the decoded one
+// without the query.
+func TestRouter_RegexLocations(t *testing.T) {
+	s, _ := newTestServer(t, `
+site a {
+    listen 127.0.0.1:1;
+    return 200 "site";
+    location /img/ { return 200 "img prefix"; }
+    location ^~ /assets/ { return 200 "assets"; }
+    location = /img/exact.png { return 200 "exact"; }
+    location ~* \.(png|jpe?g)$ { return 200 "image"; }
+    location ~ "^/id/\d{3}$" { return 200 "id3"; }
+    location ~ ^/id/ { return 200 "id"; }
+    location ~ /\. { return 200 "hidden"; }
+}
+`, nil)
+	for path, want := range map[string]string{
+		"/":              "site",
+		"/img/":          "img prefix",
+		"/img/a.png":     "image",
+		"/img/A.JPG":     "image",
+		"/img/a.png?v=1": "image",
+		"/img/a%2Epng":   "image",
+		"/img/exact.png": "exact",
+		"/assets/a.png":  "assets",
+		"/id/123":        "id3",
+		"/id/1234":       "id",
+		"/x/.git/config": "hidden",
+		"/img/png":       "img prefix",
+		"/other.png.txt": "site",
+	} {
+		if got := get(s, "127.0.0.1:1", "GET", path, nil).Body.String(); got != want {
+			t.Errorf("%s → %q, want %q", path, got, want)
+		}
+	}
+}
+
 // try_files serves the first existing candidate, else falls back to a
 // named location, a status or a URI.
 func TestTryFiles(t *testing.T) {
