@@ -82,25 +82,69 @@ func (b *builder) buildBlock(sc *scope, nodes []*node) {
 }
 
 // nginxNames maps nginx directives to the tandem ones that do their job
-// under a name too different for suggest to find.
-var nginxNames = map[string]string{
-	"proxy_pass":       "proxy",
-	"uwsgi_pass":       "proxy",
-	"set_real_ip_from": "trusted_proxies",
-	"gzip":             "compress",
-	"brotli":           "compress",
-	"zstd":             "compress",
-	"gzip_comp_level":  "compress_level",
-	"gzip_min_length":  "compress_min_length",
-	"gzip_types":       "compress_types",
+// under a name too different for suggest to find, and where the tandem one
+// goes when that is not where nginx has it.
+var nginxNames = map[string]struct{ name, where string }{
+	"proxy_pass":                    {"proxy", ""},
+	"uwsgi_pass":                    {"proxy", ""},
+	"set_real_ip_from":              {"trusted_proxies", ""},
+	"gzip":                          {"compress", ""},
+	"brotli":                        {"compress", ""},
+	"zstd":                          {"compress", ""},
+	"gzip_comp_level":               {"compress_level", ""},
+	"gzip_min_length":               {"compress_min_length", ""},
+	"gzip_types":                    {"compress_types", ""},
+	"proxy_connect_timeout":         {"connect_timeout", "in an upstream block"},
+	"proxy_read_timeout":            {"read_timeout", "in an upstream block"},
+	"proxy_next_upstream":           {"retry_status", "in an upstream block"},
+	"proxy_ssl_verify":              {"tls_verify", "in an upstream block"},
+	"proxy_ssl_trusted_certificate": {"tls_ca", "in an upstream block"},
+	"proxy_cache":                   {"cache", ""},
+	"proxy_cache_valid":             {"valid", "in a cache block"},
+	"proxy_cache_key":               {"cache_key", ""},
+	"keepalive_timeout":             {"idle_timeout", "at top level"},
+	"client_header_timeout":         {"header_timeout", "at top level"},
+	"client_body_timeout":           {"body_timeout", "at top level"},
+	"send_timeout":                  {"write_timeout", "at top level"},
+	"large_client_header_buffers":   {"max_header_size", "at top level"},
+	"worker_connections":            {"max_connections", "at top level"},
+	"ssl_certificate":               {"tls", "as tls CERT KEY; in the site"},
+	"ssl_certificate_key":           {"tls", "as tls CERT KEY; in the site"},
+}
+
+// nginxNotes answer nginx directives that tandem has no counterpart for,
+// so an operator moving a config over learns what to do with each line.
+var nginxNotes = map[string]string{
+	"sendfile":         "tandem always sends files with sendfile(2); remove the line",
+	"tcp_nopush":       "tandem coalesces a response's packets itself; remove the line",
+	"tcp_nodelay":      "always on in tandem; remove the line",
+	"server_tokens":    "tandem sends no Server header of its own (an upstream's passes through); remove the line",
+	"worker_processes": "tandem uses every core; remove the line",
+	"log_not_found":    "tandem does not log missing files to the error log; remove the line",
+	"server_name":      "names go on the site line: site example.com www.example.com { ... }",
+	"http":             "tandem has no http block; put its directives at top level",
+	"events":           "tandem has no events block (see max_connections); remove it",
+	"rewrite":          "not supported; for moved pages use return 301 URL; or redirect",
+	"deny":             "not supported; answer with return 403; in a location",
+	"allow":            "not supported; answer the others with return 403; in a location",
+	"add_header":       "not supported yet: set the header in the app, or use expires for caching headers",
+	"fastcgi_pass":     "FastCGI is not supported; run the app in an app block, or proxy to it over HTTP or uwsgi",
 }
 
 func (b *builder) unknown(n *node) {
-	s := nginxNames[n.Name]
-	if s == "" {
-		s = suggest(n.Name)
+	if note, ok := nginxNotes[n.Name]; ok {
+		b.errs.add(n.Pos, "unknown directive %q (nginx): %s", n.Name, note)
+		return
 	}
-	if s != "" {
+	if t, ok := nginxNames[n.Name]; ok {
+		if t.where != "" {
+			b.errs.add(n.Pos, "unknown directive %q; tandem's is %q, %s", n.Name, t.name, t.where)
+		} else {
+			b.errs.add(n.Pos, "unknown directive %q; did you mean %q?", n.Name, t.name)
+		}
+		return
+	}
+	if s := suggest(n.Name); s != "" {
 		b.errs.add(n.Pos, "unknown directive %q; did you mean %q?", n.Name, s)
 		return
 	}

@@ -128,6 +128,9 @@ func TestDirectiveErrors(t *testing.T) {
 		{"unknown with suggestion", site("rot /www;"), f + `4:1: unknown directive "rot"; did you mean "root"?`},
 		{"unknown without suggestion", site("frobnicate;"), f + `4:1: unknown directive "frobnicate"`},
 		{"unknown future directive", site("rate_limit on;"), f + `4:1: unknown directive "rate_limit"`},
+		{"nginx rename", site("proxy_pass http://127.0.0.1:8000;"), f + `4:1: unknown directive "proxy_pass"; did you mean "proxy"?`},
+		{"nginx rename elsewhere", site("proxy_read_timeout 300s;"), f + `4:1: unknown directive "proxy_read_timeout"; tandem's is "read_timeout", in an upstream block`},
+		{"nginx no counterpart", site("sendfile on;"), f + `4:1: unknown directive "sendfile" (nginx): tandem always sends files with sendfile(2); remove the line`},
 		{"wrong block", site("location / { listen 80; }"), f + `4:14: "listen" is not allowed in location; allowed in: site`},
 		{"main-only in site", site("pid_file x;"), f + `4:1: "pid_file" is not allowed in site; allowed in: main`},
 		{"site in site", site("site b { }"), f + `4:1: "site" is not allowed in site; allowed in: main`},
@@ -242,4 +245,28 @@ func TestErrorsCollected(t *testing.T) {
 		`/t/main.conf:2:31: autoindex: expected on or off, got "yes"`,
 		`/t/main.conf:3:16: header_timeout: expected a duration like 30s or 5m, got "x"`,
 	)
+}
+
+// The nginx hints point at directives that exist, and never shadow one.
+func TestNginxHints_PointAtRealDirectives(t *testing.T) {
+	known := map[string]bool{}
+	for _, n := range directiveNames() {
+		known[n] = true
+	}
+	for from, to := range nginxNames {
+		if !known[to.name] {
+			t.Errorf("nginx %q maps to %q, which is not a tandem directive", from, to.name)
+		}
+		if known[from] {
+			t.Errorf("nginx %q is also a tandem directive; the hint would never show", from)
+		}
+	}
+	for from := range nginxNotes {
+		if known[from] {
+			t.Errorf("nginx %q is also a tandem directive; the note would never show", from)
+		}
+		if _, dup := nginxNames[from]; dup {
+			t.Errorf("nginx %q has both a rename and a note", from)
+		}
+	}
 }
