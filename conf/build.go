@@ -2,6 +2,7 @@ package conf
 
 import (
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -127,7 +128,6 @@ var nginxNotes = map[string]string{
 	"rewrite":          "not supported; for moved pages use return 301 URL; or redirect",
 	"deny":             "not supported; answer with return 403; in a location",
 	"allow":            "not supported; answer the others with return 403; in a location",
-	"add_header":       "not supported yet: set the header in the app, or use expires for caching headers",
 	"fastcgi_pass":     "FastCGI is not supported; run the app in an app block, or proxy to it over HTTP or uwsgi",
 }
 
@@ -432,4 +432,45 @@ func compileLocationRegex(expr string, ignoreCase bool) (*regexp.Regexp, error) 
 // unwrapRegexpErr drops regexp's "error parsing regexp: " prefix.
 func unwrapRegexpErr(err error) string {
 	return strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+}
+
+// headersNotAdded are response headers add_header must not touch: they
+// frame the response, and a second value would corrupt it.
+var headersNotAdded = map[string]bool{
+	"Content-Length": true, "Transfer-Encoding": true, "Connection": true,
+	"Keep-Alive": true, "Upgrade": true, "Trailer": true,
+}
+
+// buildAddHeader reads `add_header NAME VALUE [always];`.
+func buildAddHeader(b *builder, sc *scope, n *node) {
+	name, val := n.Args[0], n.Args[1]
+	if !isToken(name.Value) {
+		b.argErr(n, name, fmt.Errorf("invalid header name %q: use letters, digits and !#$%%&'*+-.^_`|~", name.Value))
+		return
+	}
+	canon := http.CanonicalHeaderKey(name.Value)
+	if headersNotAdded[canon] {
+		b.argErr(n, name, fmt.Errorf("%s is set by tandem itself and cannot be added", canon))
+		return
+	}
+	if strings.ContainsAny(val.Value, "\r\n\x00") {
+		b.argErr(n, val, fmt.Errorf("header values must not contain line breaks or NUL"))
+		return
+	}
+	if strings.Contains(val.Value, "$") {
+		b.argErr(n, val, fmt.Errorf("add_header values are literal: $variables are not expanded (write the value out, or set the header in the app)"))
+		return
+	}
+	h := AddHeader{Name: canon, Value: val.Value}
+	if len(n.Args) == 3 {
+		if n.Args[2].Value != "always" {
+			b.argErr(n, n.Args[2], fmt.Errorf("expected \"always\" or nothing after the value, got %q", n.Args[2].Value))
+			return
+		}
+		h.Always = true
+	}
+	if sc.route.AddHeaders == nil {
+		sc.route.AddHeaders = []AddHeader{}
+	}
+	sc.route.AddHeaders = append(sc.route.AddHeaders, h)
 }

@@ -278,6 +278,9 @@ func applyLocationDefaults(l *Location, s *Site) {
 	if r.ErrorPages == nil && sr.ErrorPages != nil {
 		r.ErrorPages = maps.Clone(sr.ErrorPages)
 	}
+	if r.AddHeaders == nil {
+		r.AddHeaders = slices.Clone(sr.AddHeaders)
+	}
 	if r.proxyOpts.headers == nil {
 		r.proxyOpts.headers = slices.Clone(sr.proxyOpts.headers)
 	}

@@ -331,6 +331,13 @@ type Location struct {
 	MaxBodyBytes int64
 }
 
+// AddHeader is one `add_header NAME VALUE [always];` line.
+type AddHeader struct {
+	Name   string // canonical form
+	Value  string
+	Always bool
+}
+
 // Route is the handling that may be set on a site and overridden per
 // location. Pointer and nil-slice fields are "unset" and inherit.
 type Route struct {
@@ -371,6 +378,11 @@ type Route struct {
 	PrecompressedSet bool
 	// ErrorPages maps a status to a URI or @name: `error_page CODE... URI;`
 	ErrorPages map[int]string
+	// AddHeaders are the `add_header NAME VALUE [always];` lines: added
+	// to responses with a success or redirect status (every status with
+	// always). nil = unset; a block's own lines replace its site's set,
+	// as in nginx.
+	AddHeaders []AddHeader
 	// Proxy: `proxy TARGET...;` sends requests to an upstream; nil = not a
 	// proxy. After loading its Upstream is resolved and its SetHeaders and
 	// Buffering hold the block's (else the site's) proxy_set_header and

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"fmt"
+	"github.com/tandem-server/tandem/conf"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -29,8 +30,9 @@ type reqState struct {
 type location struct {
 	site       *site
 	path       string
-	re         *regexp.Regexp // `location ~ RE`; nil for the other kinds
-	noRegex    bool           // `location ^~ PATH`
+	re         *regexp.Regexp   // `location ~ RE`; nil for the other kinds
+	addHeaders []conf.AddHeader // add_header lines; nil for none
+	noRegex    bool             // `location ^~ PATH`
 	ret        *returnRule
 	tryFiles   []string
 	errorPages map[int]string
@@ -104,6 +106,9 @@ func (c *compressed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // status it left unwritten through error_page; raw is the writer for
 // hand-overs to other locations (see serve).
 func (l *location) respond(w, raw http.ResponseWriter, r *http.Request, path string, st reqState) {
+	if l.addHeaders != nil {
+		w = &headerAdder{ResponseWriter: w, headers: l.addHeaders}
+	}
 	if l.maxBody > 0 && r.ContentLength > l.maxBody {
 		l.fail(w, raw, r, path, http.StatusRequestEntityTooLarge, st)
 		return

@@ -399,6 +399,9 @@ func buildLocation(s *site, sc *conf.Site, lc *conf.Location, d deps, ups *upstr
 		errorPages: rc.ErrorPages,
 		maxBody:    lc.MaxBodyBytes,
 	}
+	if len(rc.AddHeaders) > 0 {
+		l.addHeaders = rc.AddHeaders
+	}
 	if rc.Compress != nil {
 		c, err := newCompressor(rc.Compress)
 		if err != nil {
