@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -126,8 +127,6 @@ var nginxNotes = map[string]string{
 	"http":             "tandem has no http block; put its directives at top level",
 	"events":           "tandem has no events block (see max_connections); remove it",
 	"rewrite":          "not supported; for moved pages use return 301 URL; or redirect",
-	"deny":             "not supported; answer with return 403; in a location",
-	"allow":            "not supported; answer the others with return 403; in a location",
 	"fastcgi_pass":     "FastCGI is not supported; run the app in an app block, or proxy to it over HTTP or uwsgi",
 }
 
@@ -473,4 +472,26 @@ func buildAddHeader(b *builder, sc *scope, n *node) {
 		sc.route.AddHeaders = []AddHeader{}
 	}
 	sc.route.AddHeaders = append(sc.route.AddHeaders, h)
+}
+
+// buildAccess reads `allow ADDR;` and `deny ADDR;`, keeping their order.
+func buildAccess(b *builder, sc *scope, n *node) {
+	a := n.Args[0]
+	rule := AccessRule{Allow: n.Name == "allow"}
+	switch a.Value {
+	case "all":
+	case "private":
+		rule.Prefixes = slices.Clone(privateRanges)
+	default:
+		p, err := parseTrustedPrefix(a.Value)
+		if err != nil {
+			b.argErr(n, a, fmt.Errorf("expected an IP address, a CIDR like 10.0.0.0/8, private or all, got %q", a.Value))
+			return
+		}
+		rule.Prefixes = []netip.Prefix{p}
+	}
+	if sc.route.Access == nil {
+		sc.route.Access = []AccessRule{}
+	}
+	sc.route.Access = append(sc.route.Access, rule)
 }

@@ -281,6 +281,9 @@ func applyLocationDefaults(l *Location, s *Site) {
 	if r.AddHeaders == nil {
 		r.AddHeaders = slices.Clone(sr.AddHeaders)
 	}
+	if r.Access == nil {
+		r.Access = slices.Clone(sr.Access)
+	}
 	if r.proxyOpts.headers == nil {
 		r.proxyOpts.headers = slices.Clone(sr.proxyOpts.headers)
 	}

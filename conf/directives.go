@@ -139,6 +139,8 @@ func init() {
 		"precompressed":   {in: routeBlocks, min: 1, max: -1, build: buildPrecompressed},
 		"error_page":      {in: routeBlocks, min: 2, max: -1, repeat: true, build: buildErrorPage},
 		"add_header":      {in: routeBlocks, min: 2, max: 3, repeat: true, build: buildAddHeader},
+		"allow":           {in: routeBlocks, min: 1, max: 1, repeat: true, build: buildAccess},
+		"deny":            {in: routeBlocks, min: 1, max: 1, repeat: true, build: buildAccess},
 
 		// compression (see build_compress.go): compress turns it on; the
 		// other three apply to the block and, at site level, are defaults

@@ -331,6 +331,13 @@ type Location struct {
 	MaxBodyBytes int64
 }
 
+// AccessRule is one `allow ADDR;` or `deny ADDR;` line. ADDR is an
+// address, a CIDR, private (loopback and the private ranges) or all.
+type AccessRule struct {
+	Allow    bool
+	Prefixes []netip.Prefix // nil for all
+}
+
 // AddHeader is one `add_header NAME VALUE [always];` line.
 type AddHeader struct {
 	Name   string // canonical form
@@ -383,6 +390,10 @@ type Route struct {
 	// always). nil = unset; a block's own lines replace its site's set,
 	// as in nginx.
 	AddHeaders []AddHeader
+	// Access are the `allow ADDR;` and `deny ADDR;` lines in config
+	// order: the first that matches the client decides; none matching
+	// allows. nil = unset; a block's own lines replace its site's set.
+	Access []AccessRule
 	// Proxy: `proxy TARGET...;` sends requests to an upstream; nil = not a
 	// proxy. After loading its Upstream is resolved and its SetHeaders and
 	// Buffering hold the block's (else the site's) proxy_set_header and

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/tandem-server/tandem/conf"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -30,9 +31,11 @@ type reqState struct {
 type location struct {
 	site       *site
 	path       string
-	re         *regexp.Regexp   // `location ~ RE`; nil for the other kinds
-	addHeaders []conf.AddHeader // add_header lines; nil for none
-	noRegex    bool             // `location ^~ PATH`
+	re         *regexp.Regexp    // `location ~ RE`; nil for the other kinds
+	addHeaders []conf.AddHeader  // add_header lines; nil for none
+	access     []conf.AccessRule // allow/deny lines; nil for none
+	trusted    []netip.Prefix    // the site's trusted_proxies, for access
+	noRegex    bool              // `location ^~ PATH`
 	ret        *returnRule
 	tryFiles   []string
 	errorPages map[int]string
@@ -108,6 +111,10 @@ func (c *compressed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (l *location) respond(w, raw http.ResponseWriter, r *http.Request, path string, st reqState) {
 	if l.addHeaders != nil {
 		w = &headerAdder{ResponseWriter: w, headers: l.addHeaders}
+	}
+	if l.access != nil && !l.allowed(r) {
+		l.fail(w, raw, r, path, http.StatusForbidden, st)
+		return
 	}
 	if l.maxBody > 0 && r.ContentLength > l.maxBody {
 		l.fail(w, raw, r, path, http.StatusRequestEntityTooLarge, st)
@@ -318,3 +325,24 @@ func expandVars(s string, r *http.Request, path string) string {
 }
 
 var _ http.Handler = (*compressed)(nil)
+
+// allowed applies the location's allow/deny lines to the client (seen
+// through the site's trusted proxies): the first line that matches
+// decides, and none matching allows, as in nginx.
+func (l *location) allowed(r *http.Request) bool {
+	ip := upstream.ClientIP(r, l.trusted)
+	for _, rule := range l.access {
+		if rule.Prefixes == nil {
+			return rule.Allow
+		}
+		if ip.IsValid() {
+			a := ip.WithZone("")
+			for _, p := range rule.Prefixes {
+				if p.Contains(a) {
+					return rule.Allow
+				}
+			}
+		}
+	}
+	return true
+}

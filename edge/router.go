@@ -402,6 +402,9 @@ func buildLocation(s *site, sc *conf.Site, lc *conf.Location, d deps, ups *upstr
 	if len(rc.AddHeaders) > 0 {
 		l.addHeaders = rc.AddHeaders
 	}
+	if len(rc.Access) > 0 {
+		l.access, l.trusted = rc.Access, sc.TrustedProxies
+	}
 	if rc.Compress != nil {
 		c, err := newCompressor(rc.Compress)
 		if err != nil {

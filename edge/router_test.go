@@ -40,6 +40,13 @@ func newTestServer(t *testing.T, config string, files map[string]string) (*Serve
 	return s, dir
 }
 
+// serveReq runs r through the handler of addr.
+func serveReq(s *Server, addr string, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	(&listenerHandler{srv: s, addr: addr}).ServeHTTP(w, r)
+	return w
+}
+
 // get runs one request through the handler of addr.
 func get(s *Server, addr, method, target string, hdr map[string]string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, nil)

@@ -111,6 +111,15 @@ func (t *h1Transport) exchange(pc *h1Conn, r *http.Request, reused bool) (*http.
 	if t.firstByte > 0 {
 		cancel.set(time.Now().Add(t.firstByte))
 	}
+	if err := ctx.Err(); err != nil {
+		// AfterFunc runs its function on a goroutine of its own: a
+		// request cancelled before this point would otherwise still go
+		// out before the deadline it sets lands.
+		stop()
+		closeReqBody(r)
+		t.closeConn(pc, true)
+		return nil, context.Cause(ctx)
+	}
 	// A body is written by its own goroutine while the head is awaited: a
 	// server may answer before reading it all (413), or stream a reply
 	// while reading it, and must not deadlock against a blocked write.

@@ -23,6 +23,15 @@ func peerAddr(remote string) netip.Addr {
 	return netip.Addr{}
 }
 
+// ClientIP is the address of the client behind r: its peer, or, when the
+// peer is one of trusted, the address X-Forwarded-For gives for it (the
+// rightmost entry that is not itself a trusted proxy). The edge's
+// allow/deny rules use it, as the ip_hash balancer does.
+func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	peer := peerAddr(r.RemoteAddr)
+	return clientIP(r, peer, inPrefixes(peer, trusted), trusted)
+}
+
 // isTrusted reports whether a is in the trusted proxy list.
 func (h *Handler) isTrusted(a netip.Addr) bool {
 	return inPrefixes(a, h.opts.TrustedProxies)

@@ -90,6 +90,11 @@ func (t *target) dial(ctx context.Context, timeout time.Duration) (net.Conn, err
 			f.Close()
 			return nil, t.dialError(err)
 		}
+	} else if err := ctx.Err(); err != nil {
+		// Cancelled while connecting: the caller has given up, so it
+		// gets no connection to send on, as from net.Dialer.
+		f.Close()
+		return nil, t.dialError(err)
 	}
 	return &conn{f: f, t: t}, nil
 }
