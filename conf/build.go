@@ -117,17 +117,31 @@ var nginxNames = map[string]struct{ name, where string }{
 // nginxNotes answer nginx directives that tandem has no counterpart for,
 // so an operator moving a config over learns what to do with each line.
 var nginxNotes = map[string]string{
-	"sendfile":         "tandem always sends files with sendfile(2); remove the line",
-	"tcp_nopush":       "tandem coalesces a response's packets itself; remove the line",
-	"tcp_nodelay":      "always on in tandem; remove the line",
-	"server_tokens":    "tandem sends no Server header of its own (an upstream's passes through); remove the line",
-	"worker_processes": "tandem uses every core; remove the line",
-	"log_not_found":    "tandem does not log missing files to the error log; remove the line",
-	"server_name":      "names go on the site line: site example.com www.example.com { ... }",
-	"http":             "tandem has no http block; put its directives at top level",
-	"events":           "tandem has no events block (see max_connections); remove it",
-	"rewrite":          "not supported; for moved pages use return 301 URL; or redirect",
-	"fastcgi_pass":     "FastCGI is not supported; run the app in an app block, or proxy to it over HTTP or uwsgi",
+	"sendfile":                  "tandem always sends files with sendfile(2); remove the line",
+	"tcp_nopush":                "tandem coalesces a response's packets itself; remove the line",
+	"tcp_nodelay":               "always on in tandem; remove the line",
+	"server_tokens":             "tandem sends no Server header of its own (an upstream's passes through); remove the line",
+	"worker_processes":          "tandem uses every core; remove the line",
+	"log_not_found":             "tandem does not log missing files to the error log; remove the line",
+	"server_name":               "names go on the site line: site example.com www.example.com { ... }",
+	"http":                      "tandem has no http block; put its directives at top level",
+	"events":                    "tandem has no events block (see max_connections); remove it",
+	"rewrite":                   "not supported; for moved pages use return 301 URL; or redirect",
+	"fastcgi_pass":              "FastCGI is not supported; run the app in an app block, or proxy to it over HTTP or uwsgi",
+	"ssl_protocols":             "tandem speaks TLS 1.3 and 1.2 with Go's secure defaults; remove the line",
+	"ssl_ciphers":               "tandem speaks TLS 1.3 and 1.2 with Go's secure defaults; remove the line",
+	"ssl_prefer_server_ciphers": "tandem speaks TLS 1.3 and 1.2 with Go's secure defaults; remove the line",
+	"ssl_session_cache":         "TLS session resumption is on by default; remove the line",
+	"ssl_session_timeout":       "TLS session resumption is on by default; remove the line",
+	"charset":                   "text types are served with charset=utf-8; remove the line",
+	"default_type":              "tandem knows content types itself (application/octet-stream otherwise); remove the line",
+	"types":                     "tandem knows content types itself; remove the block (and include mime.types)",
+	"proxy_http_version":        "tandem speaks HTTP/1.1 with keep-alive to upstreams; remove the line",
+	"proxy_redirect":            "tandem never rewrites an upstream's Location (nginx's proxy_redirect off); remove the line",
+	"proxy_buffers":             "tandem sizes its buffers itself; remove the line",
+	"proxy_buffer_size":         "tandem sizes its buffers itself; remove the line",
+	"client_body_buffer_size":   "bodies over 1 MiB spill to a temp file; remove the line",
+	"real_ip_header":            "trusted_proxies reads X-Forwarded-For; remove the line",
 }
 
 func (b *builder) unknown(n *node) {
@@ -330,6 +344,10 @@ func buildListen(b *builder, sc *scope, n *node) {
 		return
 	}
 	for _, a := range args {
+		if hint, ok := nginxListenFlags[a.Value]; ok {
+			b.errs.add(a.Pos, "listen flag %q is nginx's: %s", a.Value, hint)
+			continue
+		}
 		addr, err := normalizeListen(a.Value)
 		if err != nil {
 			b.errs.add(a.Pos, "%v", err)
@@ -339,6 +357,15 @@ func buildListen(b *builder, sc *scope, n *node) {
 			Pos: a.Pos, Addr: addr, Default: f.def, HTTP: f.plain, H2C: f.h2c, h2cPos: f.h2cPos,
 		})
 	}
+}
+
+// nginxListenFlags answer the nginx listen flags tandem has no use for.
+var nginxListenFlags = map[string]string{
+	"ssl":            "drop it; a site with tls serves HTTPS on its listen addresses",
+	"http2":          "drop it; HTTP/2 is on wherever TLS is (h2c adds it to plain HTTP)",
+	"quic":           "drop it and write http3 on; in the site",
+	"reuseport":      "drop it; tandem has one listener per address",
+	"proxy_protocol": "the PROXY protocol is not supported; use trusted_proxies with X-Forwarded-For",
 }
 
 // listenFlags are the trailing flags of a listen line.
