@@ -201,6 +201,16 @@ func buildErrorLog(b *builder, _ *scope, n *node) {
 }
 
 func buildAccessLog(b *builder, sc *scope, n *node) {
+	if sc.loc != nil {
+		// A location only turns its requests' lines off: the file and
+		// format are the site's, so one site keeps one log.
+		if n.Args[0].Value != "off" || len(n.Args) != 1 {
+			b.errs.add(n.Pos, "in a location, access_log takes only off (the file and format are set for the site)")
+			return
+		}
+		sc.loc.NoAccessLog = true
+		return
+	}
 	l := AccessLog{Pos: n.Pos, Set: true, Path: n.Args[0].Value, Format: "combined"}
 	switch l.Path {
 	case "off":

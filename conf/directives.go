@@ -99,7 +99,7 @@ func init() {
 		"tls_renew_check":  {in: inMain, min: 1, max: 1, build: buildTLSRenewCheck},
 
 		// main and site
-		"access_log":      {in: inMain | inSite, min: 1, max: 2, build: buildAccessLog},
+		"access_log":      {in: inMain | inSite | inLocation, min: 1, max: 2, build: buildAccessLog},
 		"trusted_proxies": {in: inMain | inSite, min: 1, max: -1, repeat: true, build: buildTrustedProxies},
 
 		// ACME (see build_acme.go): how tls auto and tls on_demand sites

@@ -137,6 +137,7 @@ func TestDirectiveErrors(t *testing.T) {
 		{"nginx listen flag", "site a.com {\nlisten 443 ssl;\nroot /www;\n}\n", f + `2:12: listen flag "ssl" is nginx's: drop it; a site with tls serves HTTPS on its listen addresses`},
 		{"nginx variable", site("location / { proxy http://127.0.0.1:8000; proxy_set_header Upgrade $http_upgrade; }"),
 			f + `4:68: proxy_set_header: unknown variable $http_upgrade: WebSocket upgrades pass through on their own; remove the Upgrade and Connection lines`},
+		{"access_log file in location", site("location /x { access_log /tmp/x.log; }"), f + `4:15: in a location, access_log takes only off (the file and format are set for the site)`},
 		{"nginx rename", site("proxy_pass http://127.0.0.1:8000;"), f + `4:1: unknown directive "proxy_pass"; did you mean "proxy"?`},
 		{"nginx rename elsewhere", site("proxy_read_timeout 300s;"), f + `4:1: unknown directive "proxy_read_timeout"; tandem's is "read_timeout", in an upstream block`},
 		{"nginx no counterpart", site("sendfile on;"), f + `4:1: unknown directive "sendfile" (nginx): tandem always sends files with sendfile(2); remove the line`},

@@ -325,6 +325,9 @@ type Location struct {
 	// IgnoreCase marks `~*`.
 	IgnoreCase bool
 	Route      Route
+	// NoAccessLog is `access_log off;` in the location: requests whose
+	// path picks it are not logged (the site's log otherwise).
+	NoAccessLog bool
 	// MaxBodyBytes: client_max_body_size in this location; -1 when unset
 	// while parsing (inherit from the site, then the global limit); after
 	// loading, the effective limit.

@@ -29,18 +29,19 @@ type reqState struct {
 
 // location is one `location` block with its handler chosen at build time.
 type location struct {
-	site       *site
-	path       string
-	re         *regexp.Regexp    // `location ~ RE`; nil for the other kinds
-	addHeaders []conf.AddHeader  // add_header lines; nil for none
-	access     []conf.AccessRule // allow/deny lines; nil for none
-	trusted    []netip.Prefix    // the site's trusted_proxies, for access
-	noRegex    bool              // `location ^~ PATH`
-	ret        *returnRule
-	tryFiles   []string
-	errorPages map[int]string
-	maxBody    int64           // bytes; 0 = unlimited
-	files      *static.Handler // nil without root/alias
+	site        *site
+	path        string
+	re          *regexp.Regexp    // `location ~ RE`; nil for the other kinds
+	addHeaders  []conf.AddHeader  // add_header lines; nil for none
+	access      []conf.AccessRule // allow/deny lines; nil for none
+	noAccessLog bool              // access_log off; in the location
+	trusted     []netip.Prefix    // the site's trusted_proxies, for access
+	noRegex     bool              // `location ^~ PATH`
+	ret         *returnRule
+	tryFiles    []string
+	errorPages  map[int]string
+	maxBody     int64           // bytes; 0 = unlimited
+	files       *static.Handler // nil without root/alias
 	// backend is the app pool (`app NAME;`), the proxy (`proxy ...;`) or
 	// the upstream status page; nil for files, return and try_files only.
 	backend AppHandler

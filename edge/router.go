@@ -70,8 +70,11 @@ type site struct {
 	exact    map[string]*location
 	prefixes []*location // longest prefix first
 	regexes  []*location // `location ~ RE`, in config order
-	named    map[string]*location
-	access   *accessLog // nil when the access log is off
+	// someUnlogged is set when a location has `access_log off;`: only
+	// then is the location looked up before the access log starts.
+	someUnlogged bool
+	named        map[string]*location
+	access       *accessLog // nil when the access log is off
 	// cert is a TLS site's certificate; nil for plain sites.
 	cert certSource
 	// hsts is the Strict-Transport-Security value sent on TLS requests;
@@ -356,6 +359,8 @@ func buildSite(cfg *conf.Config, sc *conf.Site, d deps, access map[string]*acces
 		if err != nil {
 			return nil, fmt.Errorf("location %s: %w", lc.Path, err)
 		}
+		l.noAccessLog = lc.NoAccessLog
+		s.someUnlogged = s.someUnlogged || lc.NoAccessLog
 		switch lc.Kind {
 		case conf.Exact:
 			s.exact[lc.Path] = l
@@ -522,6 +527,15 @@ func (s *site) match(path string) *location {
 		}
 	}
 	return prefix
+}
+
+// unlogged reports whether r's path picks a location with access_log off.
+func (s *site) unlogged(r *http.Request) bool {
+	if !s.someUnlogged {
+		return false
+	}
+	l := s.match(r.URL.Path)
+	return l != nil && l.noAccessLog
 }
 
 // serveLogged is serve through a recorder, writing the access log line

@@ -290,6 +290,31 @@ site a { listen 127.0.0.1:1; return 201 "made"; }
 	}
 }
 
+// access_log off in a location leaves its requests out of the site's log.
+func TestAccessLog_OffInLocation(t *testing.T) {
+	s, dir := newTestServer(t, `
+site a {
+    listen 127.0.0.1:1;
+    access_log {{DIR}}/access.log;
+    return 200 "page";
+    location = /favicon.ico { access_log off; return 204; }
+    location /health { access_log off; return 200 "ok"; }
+}
+`, nil)
+	for _, p := range []string{"/one", "/favicon.ico", "/health/x", "/two"} {
+		get(s, "127.0.0.1:1", "GET", p, nil)
+	}
+	_ = s.logs.Close()
+	b, err := os.ReadFile(filepath.Join(dir, "access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	if strings.Count(log, "\n") != 2 || !strings.Contains(log, "GET /one ") || !strings.Contains(log, "GET /two ") {
+		t.Fatalf("access log:\n%s\nwant the lines of /one and /two only", log)
+	}
+}
+
 // Control bytes and quotes in logged fields cannot forge log lines.
 func TestAppendEscaped(t *testing.T) {
 	got := string(appendEscaped(nil, "a\"b\\c\nd\x7f"))

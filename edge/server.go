@@ -407,7 +407,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.srv.advertiseHTTP3(w, r, st, h.addr)
-	if st.access != nil {
+	if st.access != nil && !st.unlogged(r) {
 		st.serveLogged(w, r)
 		return
 	}
