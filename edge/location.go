@@ -287,6 +287,14 @@ func writeError(w http.ResponseWriter, status int) {
 // try_files, return and redirect: $uri, $request_uri, $args, $host,
 // $scheme.
 func expandVars(s string, r *http.Request, path string) string {
+	return expandVarsCaptures(s, r, path, nil)
+}
+
+// expandVarsCaptures is expandVars that also replaces $0 … $9 with the
+// submatches m of a regex location (a missing group is empty, as in
+// nginx), in the same pass, so text a capture brings in is never
+// expanded again.
+func expandVarsCaptures(s string, r *http.Request, path string, m []string) string {
 	if !strings.Contains(s, "$") {
 		return s
 	}
@@ -298,6 +306,13 @@ func expandVars(s string, r *http.Request, path string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] != '$' {
 			b.WriteByte(s[i])
+			continue
+		}
+		if m != nil && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
+			if n := int(s[i+1] - '0'); n < len(m) {
+				b.WriteString(m[n])
+			}
+			i++
 			continue
 		}
 		j := i + 1

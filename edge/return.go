@@ -3,6 +3,7 @@ package edge
 import (
 	"html"
 	"net/http"
+	"regexp"
 	"strconv"
 
 	"github.com/tandem-server/tandem/conf"
@@ -12,6 +13,30 @@ import (
 type returnRule struct {
 	code int
 	text string
+	// re is the regex of the rule's `location ~ RE` when the text uses
+	// its captures ($1 … $9), as in nginx's
+	// `location ~ ^/old/(.*)$ { return 301 /new/$1; }`; else nil.
+	re *regexp.Regexp
+}
+
+// withCaptures makes rr substitute re's captures; rr is not changed.
+func (rr *returnRule) withCaptures(re *regexp.Regexp) *returnRule {
+	if rr == nil || re == nil || !hasCaptureRef(rr.text) {
+		return rr
+	}
+	c := *rr
+	c.re = re
+	return &c
+}
+
+// hasCaptureRef reports whether s has a $0 … $9.
+func hasCaptureRef(s string) bool {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] == '$' && s[i+1] >= '0' && s[i+1] <= '9' {
+			return true
+		}
+	}
+	return false
 }
 
 func newReturnRule(r *conf.Return) *returnRule {
@@ -32,7 +57,13 @@ func isRedirect(code int) bool {
 // serve writes the rule's response. A bare error code (`return 404;`)
 // is handed back so error_page applies, as in nginx.
 func (rr *returnRule) serve(w http.ResponseWriter, r *http.Request, path string) int {
-	text := expandVars(rr.text, r, path)
+	var m []string
+	if rr.re != nil {
+		if m = rr.re.FindStringSubmatch(path); m == nil {
+			m = []string{} // no match: every $N is empty
+		}
+	}
+	text := expandVarsCaptures(rr.text, r, path, m)
 	switch {
 	case isRedirect(rr.code):
 		w.Header().Set("Location", text)

@@ -368,6 +368,7 @@ func buildSite(cfg *conf.Config, sc *conf.Site, d deps, access map[string]*acces
 			s.named[lc.Path] = l
 		case conf.Regex:
 			l.re = lc.Regexp
+			l.ret = l.ret.withCaptures(lc.Regexp)
 			s.regexes = append(s.regexes, l)
 		default:
 			l.noRegex = lc.Kind == conf.PrefixNoRegex

@@ -155,6 +155,36 @@ site a {
 	}
 }
 
+// return in a regex location substitutes its captures, as nginx's
+// `location ~ ^/old/(.*)$ { return 301 /new/$1; }` does; a capture's text
+// is never expanded again.
+func TestRouter_RegexCapturesInReturn(t *testing.T) {
+	s, _ := newTestServer(t, `
+site a {
+    listen 127.0.0.1:1;
+    location ~ ^/old/(.*)$ { return 301 /new/$1?$args; }
+    location ~* ^/u/(\w+)(/(\d+))?$ { return 200 "user $1 item $3 on $host"; }
+    location /lit { return 200 "no regex: $1"; }
+}
+`, nil)
+	for _, tc := range []struct{ target, header, want string }{
+		{"/old/a/b?x=1", "Location", "/new/a/b?x=1"},
+		{"/old/$host", "Location", "/new/$host?"},
+		{"/U/ann/42", "", "user ann item 42 on example.com"},
+		{"/u/bob", "", "user bob item  on example.com"},
+		{"/lit", "", "no regex: $1"},
+	} {
+		w := get(s, "127.0.0.1:1", "GET", tc.target, nil)
+		got := w.Body.String()
+		if tc.header != "" {
+			got = w.Header().Get(tc.header)
+		}
+		if got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.target, got, tc.want)
+		}
+	}
+}
+
 // try_files serves the first existing candidate, else falls back to a
 // named location, a status or a URI.
 func TestTryFiles(t *testing.T) {
