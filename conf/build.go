@@ -126,7 +126,7 @@ var nginxNotes = map[string]string{
 	"server_name":               "names go on the site line: site example.com www.example.com { ... }",
 	"http":                      "tandem has no http block; put its directives at top level",
 	"events":                    "tandem has no events block (see max_connections); remove it",
-	"rewrite":                   "not supported; for moved pages use return 301 URL; or redirect",
+	"rewrite":                   "not supported; for moved pages write location ~ ^/old/(.*)$ { return 301 /new/$1; }",
 	"fastcgi_pass":              "FastCGI is not supported; run the app in an app block, or proxy to it over HTTP or uwsgi",
 	"ssl_protocols":             "tandem speaks TLS 1.3 and 1.2 with Go's secure defaults; remove the line",
 	"ssl_ciphers":               "tandem speaks TLS 1.3 and 1.2 with Go's secure defaults; remove the line",
