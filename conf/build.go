@@ -96,8 +96,7 @@ var nginxNames = map[string]struct{ name, where string }{
 	"gzip_comp_level":               {"compress_level", ""},
 	"gzip_min_length":               {"compress_min_length", ""},
 	"gzip_types":                    {"compress_types", ""},
-	"proxy_connect_timeout":         {"connect_timeout", "in an upstream block"},
-	"proxy_read_timeout":            {"read_timeout", "in an upstream block"},
+	"proxy_connect_timeout":         {"connect_timeout", "next to proxy or in an upstream block"},
 	"proxy_next_upstream":           {"retry_status", "in an upstream block"},
 	"proxy_ssl_verify":              {"tls_verify", "in an upstream block"},
 	"proxy_ssl_trusted_certificate": {"tls_ca", "in an upstream block"},
@@ -141,6 +140,7 @@ var nginxNotes = map[string]string{
 	"proxy_buffers":             "tandem sizes its buffers itself; remove the line",
 	"proxy_buffer_size":         "tandem sizes its buffers itself; remove the line",
 	"client_body_buffer_size":   "bodies over 1 MiB spill to a temp file; remove the line",
+	"proxy_read_timeout":        "tandem splits it in two: first_byte_timeout (waiting for the response head, where slow views show) and read_timeout (pauses in the body); put them next to proxy URL or in an upstream block",
 	"real_ip_header":            "trusted_proxies reads X-Forwarded-For; remove the line",
 }
 
@@ -338,6 +338,7 @@ func buildSite(b *builder, _ *scope, n *node) {
 	sc := newScope(inSite)
 	sc.site, sc.route = s, &s.Route
 	b.buildBlock(sc, n.Block)
+	finishInlineTimeouts(b, &s.Route)
 	s.listenWritten = sc.written["listen"]
 	finishSiteTLS(b, s, sc)
 	finishSiteHTTP3(b, s) // after TLS: it reads which addresses serve TLS
@@ -442,6 +443,7 @@ func buildLocation(b *builder, sc *scope, n *node) {
 	lsc := newScope(inLocation)
 	lsc.site, lsc.loc, lsc.route = sc.site, loc, &loc.Route
 	b.buildBlock(lsc, n.Block)
+	finishInlineTimeouts(b, &loc.Route)
 	loc.Route.pos.dirWritten = lsc.written["root"] || lsc.written["alias"]
 	sc.site.Locations = append(sc.site.Locations, loc)
 }

@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -239,21 +240,69 @@ func buildHealthFails(b *builder, sc *scope, n *node) {
 	}
 }
 
+// The three upstream timeouts go in an upstream block, or next to an
+// inline `proxy URL...;` in a site or location, where nginx users put
+// proxy_read_timeout; there they apply to that block's proxy only.
+
 func buildConnectTimeout(b *builder, sc *scope, n *node) {
 	if d, ok := positiveDuration(b, n); ok {
-		sc.up.ConnectTimeout = d
+		if sc.up != nil {
+			sc.up.ConnectTimeout = d
+		} else {
+			routeTimeout(sc, n).connect = d
+		}
 	}
 }
 
 func buildFirstByteTimeout(b *builder, sc *scope, n *node) {
 	if d, ok := positiveDuration(b, n); ok {
-		sc.up.FirstByteTimeout = d
+		if sc.up != nil {
+			sc.up.FirstByteTimeout = d
+		} else {
+			routeTimeout(sc, n).firstByte = d
+		}
 	}
 }
 
 func buildReadTimeout(b *builder, sc *scope, n *node) {
 	if d, ok := positiveDuration(b, n); ok {
-		sc.up.ReadTimeout = d
+		if sc.up != nil {
+			sc.up.ReadTimeout = d
+		} else {
+			routeTimeout(sc, n).read = d
+		}
+	}
+}
+
+// routeTimeout notes a timeout line of a site or location block.
+func routeTimeout(sc *scope, n *node) *proxyTimeouts {
+	t := &sc.route.proxyOpts.timeouts
+	if len(t.names) == 0 {
+		t.pos = n.Pos
+	}
+	t.names = append(t.names, n.Name)
+	return t
+}
+
+// finishInlineTimeouts gives a block's timeout lines to the inline proxy
+// of the same block, once the whole block is read (they may come before
+// the proxy line). Anywhere else they would do nothing, which is an error.
+func finishInlineTimeouts(b *builder, r *Route) {
+	t := &r.proxyOpts.timeouts
+	if len(t.names) == 0 {
+		return
+	}
+	p := r.Proxy
+	switch {
+	case p == nil:
+		b.errs.add(t.pos, "%s applies to a proxy: put it next to proxy URL in this block, or in an upstream block", t.names[0])
+	case p.name != "":
+		b.errs.add(t.pos, "%s for upstream %s goes in its upstream block", t.names[0], p.name)
+	default:
+		u := p.Upstream
+		u.ConnectTimeout = cmp.Or(t.connect, u.ConnectTimeout)
+		u.FirstByteTimeout = cmp.Or(t.firstByte, u.FirstByteTimeout)
+		u.ReadTimeout = cmp.Or(t.read, u.ReadTimeout)
 	}
 }
 

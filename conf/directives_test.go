@@ -139,7 +139,7 @@ func TestDirectiveErrors(t *testing.T) {
 			f + `4:68: proxy_set_header: unknown variable $http_upgrade: WebSocket upgrades pass through on their own; remove the Upgrade and Connection lines`},
 		{"access_log file in location", site("location /x { access_log /tmp/x.log; }"), f + `4:15: in a location, access_log takes only off (the file and format are set for the site)`},
 		{"nginx rename", site("proxy_pass http://127.0.0.1:8000;"), f + `4:1: unknown directive "proxy_pass"; did you mean "proxy"?`},
-		{"nginx rename elsewhere", site("proxy_read_timeout 300s;"), f + `4:1: unknown directive "proxy_read_timeout"; tandem's is "read_timeout", in an upstream block`},
+		{"nginx rename elsewhere", site("proxy_read_timeout 300s;"), f + `4:1: unknown directive "proxy_read_timeout" (nginx): tandem splits it in two: first_byte_timeout (waiting for the response head, where slow views show) and read_timeout (pauses in the body); put them next to proxy URL or in an upstream block`},
 		{"nginx no counterpart", site("sendfile on;"), f + `4:1: unknown directive "sendfile" (nginx): tandem always sends files with sendfile(2); remove the line`},
 		{"wrong block", site("location / { listen 80; }"), f + `4:14: "listen" is not allowed in location; allowed in: site`},
 		{"main-only in site", site("pid_file x;"), f + `4:1: "pid_file" is not allowed in site; allowed in: main`},

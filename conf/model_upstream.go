@@ -160,4 +160,15 @@ type proxyOpts struct {
 	headerPos map[string]Pos
 	// buffering is nil when the block does not set proxy_buffering.
 	buffering *bool
+	// timeouts are the block's own connect_timeout, first_byte_timeout
+	// and read_timeout lines, for the inline `proxy URL...;` of the same
+	// block (finishInlineTimeouts); zero when not written.
+	timeouts proxyTimeouts
+}
+
+// proxyTimeouts are a site's or location's own timeout lines.
+type proxyTimeouts struct {
+	connect, firstByte, read time.Duration
+	pos                      Pos      // the first line's
+	names                    []string // the directives written, in order
 }
