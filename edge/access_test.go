@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -52,6 +53,37 @@ site a {
 		w := serveReq(s, "127.0.0.1:1", r)
 		if w.Code != tc.status || (tc.body != "" && w.Body.String() != tc.body) {
 			t.Errorf("%s from %s (XFF %q): %d %q, want %d %q", tc.path, tc.remote, tc.xff, w.Code, w.Body.String(), tc.status, tc.body)
+		}
+	}
+}
+
+// A cached response never reaches a refused client: the rules run before
+// the cache.
+func TestAccess_BeforeTheCache(t *testing.T) {
+	s, _ := newTestServer(t, `
+site a {
+    listen 127.0.0.1:1;
+    location /report {
+        cache 10m;
+        allow 127.0.0.1;
+        deny all;
+        return 200 "secret";
+    }
+}
+`, nil)
+	for i, tc := range []struct {
+		remote string
+		status int
+	}{
+		{"127.0.0.1:5000", 200}, // fills the cache
+		{"127.0.0.1:5000", 200}, // a hit
+		{"198.51.100.1:5000", 403},
+	} {
+		r := httptest.NewRequest("GET", "/report", nil)
+		r.RemoteAddr = tc.remote
+		w := serveReq(s, "127.0.0.1:1", r)
+		if w.Code != tc.status || (tc.status == 403 && strings.Contains(w.Body.String(), "secret")) {
+			t.Fatalf("request %d from %s: %d %q, want %d", i, tc.remote, w.Code, w.Body.String(), tc.status)
 		}
 	}
 }

@@ -73,6 +73,12 @@ func (l *location) serve(w http.ResponseWriter, r *http.Request, path string, st
 		writeError(w, http.StatusInternalServerError)
 		return
 	}
+	// Before the cache: a response cached for an allowed client must not
+	// reach a refused one.
+	if l.access != nil && !l.allowed(r) {
+		l.fail(w, w, r, path, http.StatusForbidden, st)
+		return
+	}
 	switch {
 	case l.cache != nil:
 		l.serveCached(w, r, path, st)
@@ -112,10 +118,6 @@ func (c *compressed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (l *location) respond(w, raw http.ResponseWriter, r *http.Request, path string, st reqState) {
 	if l.addHeaders != nil {
 		w = &headerAdder{ResponseWriter: w, headers: l.addHeaders}
-	}
-	if l.access != nil && !l.allowed(r) {
-		l.fail(w, raw, r, path, http.StatusForbidden, st)
-		return
 	}
 	if l.maxBody > 0 && r.ContentLength > l.maxBody {
 		l.fail(w, raw, r, path, http.StatusRequestEntityTooLarge, st)
