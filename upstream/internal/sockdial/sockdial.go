@@ -1,6 +1,6 @@
 // Package sockdial connects to one fixed upstream address, a unix socket
-// or an IP literal and port, with as little work per connection as the
-// kernel allows.
+// or a host and port, with as little work per connection as the kernel
+// allows.
 //
 // Against app servers that close every connection (gunicorn's sync
 // workers) a proxy dials once per request, and net.Dialer made that dial
@@ -10,8 +10,9 @@
 // the context. A Dialer resolves its address once, creates a non-blocking
 // socket, connects, and hands the descriptor to the runtime poller
 // through os.NewFile; a pending TCP connect waits in the poller under the
-// connect deadline. Host names, and systems other than Linux, go through
-// net.Dialer as before.
+// connect deadline. A host name is looked up at most every resolveTTL
+// (and again after its addresses all failed), then dialed the same way.
+// Systems other than Linux go through net.Dialer.
 //
 // Errors look like net.Dialer's: a *net.OpError with Op "dial", its Err
 // the system call error or an i/o timeout (Timeout() true).
@@ -28,8 +29,9 @@ import (
 type Dialer struct {
 	network, addr string
 	timeout       time.Duration
-	raw           *target // nil: net.Dialer does the work
-	fallback      net.Dialer
+	raw           *target      // a unix socket or an IP literal
+	host          *hostTargets // else a host name, on Linux
+	fallback      net.Dialer   // else net.Dialer does the work
 }
 
 // New returns a Dialer for network ("tcp" or "unix") and addr, each
@@ -52,6 +54,8 @@ func New(network, addr string, timeout time.Duration) *Dialer {
 	case "tcp", "tcp4", "tcp6":
 		if ap, err := netip.ParseAddrPort(addr); err == nil {
 			d.raw = tcpTarget(ap)
+		} else {
+			d.host = newHostTargets(network, addr)
 		}
 	}
 	return d
@@ -59,8 +63,11 @@ func New(network, addr string, timeout time.Duration) *Dialer {
 
 // Dial connects, or returns a *net.OpError with Op "dial".
 func (d *Dialer) Dial(ctx context.Context) (net.Conn, error) {
-	if d.raw != nil {
+	switch {
+	case d.raw != nil:
 		return d.raw.dial(ctx, d.timeout)
+	case d.host != nil:
+		return d.host.dial(ctx, d.timeout)
 	}
 	return d.fallback.DialContext(ctx, d.network, d.addr)
 }
