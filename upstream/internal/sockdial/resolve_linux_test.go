@@ -23,8 +23,15 @@ func countingLookup(n *atomic.Int32, addrs ...string) func(context.Context, stri
 	}
 }
 
-func acceptAll(t *testing.T, ln net.Listener) {
+// acceptingPort listens on 127.0.0.1, accepts and closes every
+// connection until the test ends, and returns the address and port.
+func acceptingPort(t *testing.T) (addr, port string) {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -34,20 +41,14 @@ func acceptAll(t *testing.T, ln net.Listener) {
 			c.Close()
 		}
 	}()
+	return ln.Addr().String(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // A host name is looked up once per resolveTTL, not per connection, and
 // its addresses are tried in order: one that refuses passes the connect
 // to the next.
 func TestDial_HostNameCachedAndTriedInOrder(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	acceptAll(t, ln)
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-
+	addr, port := acceptingPort(t)
 	d := New("tcp", net.JoinHostPort("backend.test", port), time.Second)
 	if d.host == nil {
 		t.Fatal("a host name should be dialed through hostTargets")
@@ -60,8 +61,8 @@ func TestDial_HostNameCachedAndTriedInOrder(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial %d: %v", i, err)
 		}
-		if got := c.RemoteAddr().String(); got != ln.Addr().String() {
-			t.Fatalf("dial %d reached %s, want %s", i, got, ln.Addr())
+		if got := c.RemoteAddr().String(); got != addr {
+			t.Fatalf("dial %d reached %s, want %s", i, got, addr)
 		}
 		c.Close()
 	}
@@ -114,13 +115,7 @@ func TestDial_HostNameLookupError(t *testing.T) {
 
 // localhost goes through the system resolver (/etc/hosts), for real.
 func TestDial_Localhost(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	acceptAll(t, ln)
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	_, port := acceptingPort(t)
 	c, err := New("tcp", net.JoinHostPort("localhost", port), time.Second).Dial(context.Background())
 	if err != nil {
 		t.Fatal(err)
