@@ -2,7 +2,6 @@ package edge
 
 import (
 	"fmt"
-	"github.com/tandem-server/tandem/conf"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tandem-server/tandem/conf"
 	"github.com/tandem-server/tandem/edge/compress"
 	"github.com/tandem-server/tandem/static"
 	"github.com/tandem-server/tandem/upstream"
