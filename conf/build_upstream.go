@@ -465,15 +465,6 @@ func buildProxySetHeader(b *builder, sc *scope, n *node) {
 // expands them per request.
 var headerVars = []string{"host", "remote_addr", "scheme", "request_uri", "uri", "args", "query_string"}
 
-// nginxVarHints answer nginx variables that proxy_set_header lines copied
-// from an nginx config carry, for jobs tandem does by itself.
-var nginxVarHints = map[string]string{
-	"http_upgrade":              "WebSocket upgrades pass through on their own; remove the Upgrade and Connection lines",
-	"connection_upgrade":        "WebSocket upgrades pass through on their own; remove the Upgrade and Connection lines",
-	"proxy_add_x_forwarded_for": "tandem sets X-Forwarded-For itself (see trusted_proxies); remove the line",
-	"http_host":                 "use $host, or leave Host out: the client's Host is passed on by default",
-}
-
 // checkHeaderValue refuses line breaks and NUL (they would split or end
 // the header) and unknown $variables: nginx configs often carry ones
 // tandem does not have ($proxy_add_x_forwarded_for, $http_upgrade), which
