@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tandem-server/tandem/conf/htpasswd"
 )
 
 // builder maps the generic tree into the typed model, recording every
@@ -443,4 +446,39 @@ func buildAccess(b *builder, sc *scope, n *node) {
 		sc.route.Access = []AccessRule{}
 	}
 	sc.route.Access = append(sc.route.Access, rule)
+}
+
+// buildAuthBasic reads `auth_basic REALM|off;`.
+func buildAuthBasic(b *builder, sc *scope, n *node) {
+	realm := n.Args[0].Value
+	if realm == "off" {
+		realm = ""
+	} else if strings.ContainsAny(realm, "\"\\\r\n") {
+		b.argErr(n, n.Args[0], fmt.Errorf("the realm may not contain quotes, backslashes or line breaks"))
+		return
+	}
+	sc.route.AuthRealm = &realm
+	sc.route.pos.authRealm = n.Pos
+}
+
+// buildAuthBasicUserFile reads `auth_basic_user_file FILE;` and parses
+// the file now, so a bad line is reported with the config's errors.
+func buildAuthBasicUserFile(b *builder, sc *scope, n *node) {
+	a := n.Args[0]
+	sc.route.pos.authUsersWritten = true
+	path := n.path(a)
+	f, err := os.Open(path)
+	if err != nil {
+		b.argErr(n, a, fmt.Errorf("cannot read user file: %w", err))
+		return
+	}
+	defer f.Close()
+	users, errs := htpasswd.Parse(f)
+	for _, e := range errs {
+		b.argErr(n, a, fmt.Errorf("%s: %w", path, e))
+	}
+	if len(errs) > 0 {
+		return
+	}
+	sc.route.AuthUsers = &AuthUsers{Path: path, Users: users}
 }

@@ -284,6 +284,12 @@ func applyLocationDefaults(l *Location, s *Site) {
 	if r.Access == nil {
 		r.Access = slices.Clone(sr.Access)
 	}
+	if r.AuthRealm == nil {
+		r.AuthRealm = sr.AuthRealm
+	}
+	if r.AuthUsers == nil {
+		r.AuthUsers = sr.AuthUsers
+	}
 	if r.proxyOpts.headers == nil {
 		r.proxyOpts.headers = slices.Clone(sr.proxyOpts.headers)
 	}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"regexp"
 	"time"
+
+	"github.com/tandem-server/tandem/conf/htpasswd"
 )
 
 // Pos is where a directive or block starts in a config file. Every error and
@@ -334,6 +336,12 @@ type Location struct {
 	MaxBodyBytes int64
 }
 
+// AuthUsers is a parsed `auth_basic_user_file`.
+type AuthUsers struct {
+	Path  string
+	Users *htpasswd.File
+}
+
 // AccessRule is one `allow ADDR;` or `deny ADDR;` line. ADDR is an
 // address, a CIDR, private (loopback and the private ranges) or all.
 type AccessRule struct {
@@ -397,6 +405,11 @@ type Route struct {
 	// order: the first that matches the client decides; none matching
 	// allows. nil = unset; a block's own lines replace its site's set.
 	Access []AccessRule
+	// AuthRealm is `auth_basic REALM|off;`: nil unset (inherited), ""
+	// for off. With AuthUsers set it asks for a user and password.
+	AuthRealm *string
+	// AuthUsers is `auth_basic_user_file FILE;` parsed; nil unset.
+	AuthUsers *AuthUsers
 	// Proxy: `proxy TARGET...;` sends requests to an upstream; nil = not a
 	// proxy. After loading its Upstream is resolved and its SetHeaders and
 	// Buffering hold the block's (else the site's) proxy_set_header and
@@ -489,6 +502,10 @@ type Return struct {
 // errors that are found after the block is built. Not part of the model.
 type routePos struct {
 	root, alias, static Pos
+	authRealm           Pos
+	// authUsersWritten: auth_basic_user_file appeared, valid or not, so
+	// a bad file is not also reported as a missing one.
+	authUsersWritten bool
 	// dirWritten is set when root or alias appears in the block, even if
 	// invalid, so a bad root is not also reported as a missing one.
 	dirWritten bool

@@ -70,8 +70,6 @@ var nginxNotes = map[string]string{
 	"limit_req_zone":            "rate limiting is not supported yet",
 	"limit_conn":                "per-client connection limits are not supported yet (max_connections caps the total)",
 	"limit_conn_zone":           "per-client connection limits are not supported yet (max_connections caps the total)",
-	"auth_basic":                "HTTP basic authentication is not supported yet; let the app check credentials, or allow/deny by address",
-	"auth_basic_user_file":      "HTTP basic authentication is not supported yet; let the app check credentials, or allow/deny by address",
 	"resolver":                  "tandem uses the system resolver (/etc/resolv.conf) and looks names up again every few seconds; remove the line",
 	"proxy_cache_path":          "the cache store is the top-level cache { } block (max_size, disk DIR SIZE)",
 	"ssl_stapling":              "tandem staples OCSP responses for automatic (ACME) certificates that name a responder; remove the line",

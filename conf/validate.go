@@ -215,6 +215,7 @@ func validateSite(s *Site, refs refs, e env, errs *errList) {
 		hasDir := l.Route.pos.dirWritten || s.Route.pos.dirWritten
 		validateRoute(&l.Route, hasDir, named, refs, e, errs)
 	}
+	validateAuth(s, errs)
 	validateCGIOpts(s, errs)
 	validateCompressOpts(s, errs)
 	validateCacheOpts(s, errs)
@@ -284,5 +285,19 @@ func validateRoute(r *Route, hasDir bool, named map[string]bool, refs refs, e en
 func checkDir(e env, pos Pos, what, dir string, errs *errList) {
 	if err := e.checkDir(dir); err != nil {
 		errs.wrap(pos, fmt.Sprintf("%s %q", what, dir), err)
+	}
+}
+
+// validateAuth reports an auth_basic that has no user file, in its block
+// or inherited from the site, since it could let nobody in.
+func validateAuth(s *Site, errs *errList) {
+	check := func(r *Route, siteHasFile bool) {
+		if r.AuthRealm != nil && *r.AuthRealm != "" && !r.pos.authUsersWritten && !siteHasFile {
+			errs.add(r.pos.authRealm, "auth_basic needs auth_basic_user_file, in this block or its site")
+		}
+	}
+	check(&s.Route, false)
+	for _, l := range s.Locations {
+		check(&l.Route, s.Route.pos.authUsersWritten)
 	}
 }

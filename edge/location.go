@@ -35,6 +35,7 @@ type location struct {
 	addHeaders  []conf.AddHeader  // add_header lines; nil for none
 	access      []conf.AccessRule // allow/deny lines; nil for none
 	noAccessLog bool              // access_log off; in the location
+	auth        *basicAuth        // auth_basic; nil for none
 	trusted     []netip.Prefix    // the site's trusted_proxies, for access
 	noRegex     bool              // `location ^~ PATH`
 	ret         *returnRule
@@ -77,6 +78,11 @@ func (l *location) serve(w http.ResponseWriter, r *http.Request, path string, st
 	// reach a refused one.
 	if l.access != nil && !l.allowed(r) {
 		l.fail(w, w, r, path, http.StatusForbidden, st)
+		return
+	}
+	if l.auth != nil && !l.auth.ok(r) {
+		w.Header()["Www-Authenticate"] = l.auth.challenge
+		l.fail(w, w, r, path, http.StatusUnauthorized, st)
 		return
 	}
 	switch {

@@ -411,6 +411,9 @@ func buildLocation(s *site, sc *conf.Site, lc *conf.Location, d deps, ups *upstr
 	if len(rc.Access) > 0 {
 		l.access, l.trusted = rc.Access, sc.TrustedProxies
 	}
+	if rc.AuthUsers != nil {
+		l.auth = newBasicAuth(rc.AuthRealm, rc.AuthUsers.Users)
+	}
 	if rc.Compress != nil {
 		c, err := newCompressor(rc.Compress)
 		if err != nil {
