@@ -412,7 +412,7 @@ func buildLocation(s *site, sc *conf.Site, lc *conf.Location, d deps, ups *upstr
 		l.access, l.trusted = rc.Access, sc.TrustedProxies
 	}
 	if rc.AuthUsers != nil {
-		l.auth = newBasicAuth(rc.AuthRealm, rc.AuthUsers.Users)
+		l.auth = newBasicAuth(rc.AuthRealm, rc.AuthUsers.Path, rc.AuthUsers.Users, d.log)
 	}
 	if rc.Compress != nil {
 		c, err := newCompressor(rc.Compress)
