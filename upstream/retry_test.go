@@ -10,29 +10,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tandem-server/tandem/upstream/internal/nettest"
 )
 
 // rawServer accepts TCP connections on 127.0.0.1 and hands each to fn.
 func rawServer(t testing.TB, fn func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				fn(c)
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
+	return "http://" + nettest.Serve(t, fn)
 }
 
 // readHead reads a request head from c.

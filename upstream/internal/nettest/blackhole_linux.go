@@ -1,5 +1,3 @@
-// Package nettest holds loopback fixtures shared by the upstream
-// packages' tests.
 package nettest
 
 import (

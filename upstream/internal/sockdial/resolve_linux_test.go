@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tandem-server/tandem/upstream/internal/nettest"
 )
 
 // countingLookup answers every look-up with addrs, counting them.
@@ -23,25 +25,13 @@ func countingLookup(n *atomic.Int32, addrs ...string) func(context.Context, stri
 	}
 }
 
-// acceptingPort listens on 127.0.0.1, accepts and closes every
-// connection until the test ends, and returns the address and port.
+// acceptingPort is a loopback server that closes every connection at
+// once; it returns its address and port.
 func acceptingPort(t *testing.T) (addr, port string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().String(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	addr = nettest.Serve(t, func(net.Conn) {})
+	_, port, _ = net.SplitHostPort(addr)
+	return addr, port
 }
 
 // A host name is looked up once per resolveTTL, not per connection, and
