@@ -132,6 +132,7 @@ func TestDirectiveErrors(t *testing.T) {
 		{"add_header framing", site("add_header content-length 5;"), f + `4:12: add_header: Content-Length is set by tandem itself and cannot be added`},
 		{"add_header variable", site("add_header X-Host $host;"), f + `4:19: add_header: add_header values are literal: $variables are not expanded (write the value out, or set the header in the app)`},
 		{"add_header bad flag", site("add_header X-A b never;"), f + `4:18: add_header: expected "always" or nothing after the value, got "never"`},
+		{"auth_basic quote in realm", site(`auth_basic "a\"b";`), f + `4:12: auth_basic: the realm may not contain quotes, backslashes or line breaks`},
 		{"allow bad address", site("allow 10.0.0.300;"), f + `4:7: allow: expected an IP address, a CIDR like 10.0.0.0/8, private or all, got "10.0.0.300"`},
 		{"deny two args", site("deny 10.0.0.1 10.0.0.2;"), f + `4:1: "deny" takes 1 argument, got 2`},
 		{"nginx listen flag", "site a.com {\nlisten 443 ssl;\nroot /www;\n}\n", f + `2:12: listen flag "ssl" is nginx's: drop it; a site with tls serves HTTPS on its listen addresses`},

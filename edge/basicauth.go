@@ -33,6 +33,7 @@ type basicAuth struct {
 	checked time.Time
 	mod     time.Time
 	size    int64
+	failed  string // the last error logged, so a lasting one is said once
 }
 
 func newBasicAuth(realm *string, path string, users *htpasswd.File, log *zap.Logger) *basicAuth {
@@ -76,7 +77,7 @@ func (a *basicAuth) current() *htpasswd.File {
 func (a *basicAuth) reload() {
 	fi, err := os.Stat(a.path)
 	if err != nil {
-		a.log.Error("auth_basic_user_file unreadable; keeping the users read before", zap.String("file", a.path), zap.Error(err))
+		a.unreadable(err)
 		return
 	}
 	if fi.ModTime().Equal(a.mod) && fi.Size() == a.size {
@@ -84,7 +85,7 @@ func (a *basicAuth) reload() {
 	}
 	f, err := os.Open(a.path)
 	if err != nil {
-		a.log.Error("auth_basic_user_file unreadable; keeping the users read before", zap.String("file", a.path), zap.Error(err))
+		a.unreadable(err)
 		return
 	}
 	defer f.Close()
@@ -95,7 +96,16 @@ func (a *basicAuth) reload() {
 		a.mod, a.size = fi.ModTime(), fi.Size() // said once per change
 		return
 	}
-	a.mod, a.size = fi.ModTime(), fi.Size()
+	a.mod, a.size, a.failed = fi.ModTime(), fi.Size(), ""
 	a.users.Store(users)
 	a.log.Info("auth_basic_user_file read again", zap.String("file", a.path), zap.Int("users", users.Len()))
+}
+
+// unreadable logs a user file that cannot be read, once until it changes:
+// it is looked at every second, and a deleted file must not flood the log.
+func (a *basicAuth) unreadable(err error) {
+	if msg := err.Error(); msg != a.failed {
+		a.failed = msg
+		a.log.Error("auth_basic_user_file unreadable; keeping the users read before", zap.String("file", a.path), zap.Error(err))
+	}
 }

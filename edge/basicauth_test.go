@@ -87,14 +87,22 @@ site a {
 	if st := status("ann", "one"); st != 401 {
 		t.Fatalf("ann's old password: %d, want 401", st)
 	}
-	write("this line is not user:hash\n")
-	deadline := time.Now().Add(3 * userFileRecheck)
-	for time.Now().Before(deadline) {
-		if st := status("bob", "three"); st != 200 {
-			t.Fatalf("a broken file locked bob out: %d", st)
+	stillIn := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * userFileRecheck)
+		for time.Now().Before(deadline) {
+			if st := status("bob", "three"); st != 200 {
+				t.Fatalf("%s locked bob out: %d", what, st)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	write("this line is not user:hash\n")
+	stillIn("a broken file")
+	if err := os.Remove(filepath.Join(dir, "users")); err != nil {
+		t.Fatal(err)
+	}
+	stillIn("a deleted file")
 }
 
 // waitFor polls cond until it holds, failing the test past timeout.
