@@ -1,7 +1,6 @@
 package conf
 
 import (
-	"net"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -64,11 +63,8 @@ func hostOf(raw string) string {
 		return ""
 	}
 	h := u.Hostname()
-	if h == "" || net.ParseIP(h) != nil {
-		return ""
-	}
-	if _, err := netip.ParseAddr(h); err == nil { // zoned IPv6
-		return ""
+	if _, err := netip.ParseAddr(h); h == "" || err == nil {
+		return "" // an IP address (zoned or not) needs no look-up
 	}
 	return h
 }
