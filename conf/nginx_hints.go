@@ -42,7 +42,7 @@ var nginxNotes = map[string]string{
 	"tcp_nopush":                "tandem coalesces a response's packets itself; remove the line",
 	"tcp_nodelay":               "always on in tandem; remove the line",
 	"server_tokens":             "tandem sends no Server header of its own (an upstream's passes through); remove the line",
-	"worker_processes":          "tandem uses every core; remove the line",
+	"worker_processes":          "tandem sizes the cores it uses to its load (GOMAXPROCS in the environment fixes it); remove the line",
 	"log_not_found":             "tandem does not log missing files to the error log; remove the line",
 	"server_name":               "names go on the site line: site example.com www.example.com { ... }",
 	"http":                      "tandem has no http block; put its directives at top level",

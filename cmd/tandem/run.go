@@ -15,6 +15,7 @@ import (
 	"github.com/tandem-server/tandem/appserver"
 	"github.com/tandem-server/tandem/conf"
 	"github.com/tandem-server/tandem/edge"
+	"github.com/tandem-server/tandem/edge/procs"
 	"github.com/tandem-server/tandem/static"
 )
 
@@ -105,6 +106,11 @@ func serve(path string, cfg *conf.Config, stderr io.Writer) error {
 	}
 	log.Info("tandem started", zap.String("version", version), zap.Int("pid", os.Getpid()), zap.Strings("addrs", srv.Addrs()))
 	go warnUnresolvedHosts(cfg, log)
+	if procs.Enabled() {
+		ctx, stopGovernor := context.WithCancel(context.Background())
+		defer stopGovernor()
+		go (&procs.Governor{Log: log}).Run(ctx)
+	}
 
 	for sig := range sigs {
 		switch sig {

@@ -1,0 +1,205 @@
+package procs
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// feed gives the policy one busy figure per sample and returns the
+// processor count after each.
+func feed(p *policy, busy ...float64) []int {
+	out := make([]int, len(busy))
+	for i, b := range busy {
+		out[i] = p.next(b)
+	}
+	return out
+}
+
+func repeat(b float64, n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = b
+	}
+	return s
+}
+
+func equal(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestPolicy_IdleShedsOneAtATime(t *testing.T) {
+	p := newPolicy(4)
+	got := feed(p, repeat(0.01, 14)...)
+	// The first try comes once the starting wait is over; the sample that
+	// keeps a try starts the wait again, so the next comes after it.
+	want := []int{4, 4, 4, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 1}
+	if !equal(got, want) {
+		t.Fatalf("processors per sample = %v, want %v", got, want)
+	}
+	if got := feed(p, repeat(0.01, 20)...); got[len(got)-1] != 1 {
+		t.Fatalf("went below one processor or back up: %v", got)
+	}
+}
+
+func TestPolicy_SaturatedDoublesUpToMax(t *testing.T) {
+	p := newPolicy(6)
+	p.procs = 1
+	got := feed(p, 0.95, 1.9, 3.8)
+	if want := []int{2, 4, 6}; !equal(got, want) {
+		t.Fatalf("processors per sample = %v, want %v", got, want)
+	}
+	if got := p.next(5.9); got != 6 {
+		t.Fatalf("saturated at max: %d processors, want 6", got)
+	}
+}
+
+func TestPolicy_FailedTryBacksUpAndWaitsLonger(t *testing.T) {
+	p := newPolicy(2)
+	// A load that needs more than one processor but not two: calm at 2,
+	// saturated at 1. Record the samples spent at 1 and the gaps between.
+	var tries []int
+	for i := 0; i < 600; i++ {
+		busy := 1.2
+		if p.procs == 1 {
+			busy = 1.0
+		}
+		before := p.procs
+		p.next(busy)
+		if before == 2 && p.procs == 1 {
+			tries = append(tries, i)
+		}
+		if before == 1 && p.procs != 2 {
+			t.Fatalf("sample %d: stayed at one saturated processor", i)
+		}
+	}
+	if len(tries) < 4 {
+		t.Fatalf("tries at samples %v: want at least 4 in 600 samples", tries)
+	}
+	for i := 2; i < len(tries); i++ {
+		gap, prev := tries[i]-tries[i-1], tries[i-1]-tries[i-2]
+		if gap < prev || gap > maxWait+calmSamples+1 {
+			t.Fatalf("gaps between tries %v: want growing, at most %d", tries, maxWait+calmSamples+1)
+		}
+	}
+	last := tries[len(tries)-1] - tries[len(tries)-2]
+	if last < maxWait {
+		t.Fatalf("gaps between tries %v never reached the %d-sample cap", tries, maxWait)
+	}
+}
+
+func TestPolicy_KeptTryResetsBackoff(t *testing.T) {
+	p := newPolicy(2)
+	p.backoff, p.wait = maxWait, 0
+	p.calm = calmSamples
+	if got := p.next(0.5); got != 1 {
+		t.Fatalf("calm at 2 with no wait left: %d processors, want a try at 1", got)
+	}
+	if got := p.next(0.5); got != 1 {
+		t.Fatalf("calm at 1: %d processors, want to keep 1", got)
+	}
+	if p.backoff != firstWait {
+		t.Fatalf("backoff after a kept try = %d, want %d", p.backoff, firstWait)
+	}
+}
+
+func TestPolicy_SpikeDuringTryIsNotMistakenForGrowth(t *testing.T) {
+	p := newPolicy(8)
+	p.procs, p.wait, p.calm = 4, 0, calmSamples
+	if got := p.next(1); got != 3 {
+		t.Fatalf("try: %d processors, want 3", got)
+	}
+	// Saturated during the try: back to where it was, not doubled.
+	if got := p.next(3); got != 4 {
+		t.Fatalf("failed try: %d processors, want 4", got)
+	}
+}
+
+func TestRun_ShedsWhenIdleAndRestoresOnStop(t *testing.T) {
+	var cpu atomic.Int64 // the process uses no CPU
+	sets := make(chan int, 64)
+	g := &Governor{
+		Max:      3,
+		Interval: time.Millisecond,
+		cpuTime:  func() (time.Duration, error) { return time.Duration(cpu.Load()), nil },
+		set:      func(n int) { sets <- n },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+
+	deadline := time.After(10 * time.Second)
+	for want := 2; want >= 1; want-- {
+		select {
+		case n := <-sets:
+			if n != want {
+				t.Fatalf("set(%d), want set(%d)", n, want)
+			}
+		case <-deadline:
+			t.Fatalf("no set(%d) within 10s", want)
+		}
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	var last int
+	for len(sets) > 0 {
+		last = <-sets
+	}
+	if last != 3 {
+		t.Fatalf("last set(%d) after stop, want set(3): the runtime's own count back", last)
+	}
+}
+
+func TestRun_StopsWhenCPUTimeUnreadable(t *testing.T) {
+	g := &Governor{
+		Max:      2,
+		Interval: time.Millisecond,
+		cpuTime:  func() (time.Duration, error) { return 0, errors.New("no rusage") },
+		set:      func(int) {},
+	}
+	done := make(chan struct{})
+	go func() { g.Run(context.Background()); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run kept going without CPU time")
+	}
+}
+
+func TestProcessCPU_Grows(t *testing.T) {
+	before, err := processCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spin until the process's CPU time moves, bounded by a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		x := 0
+		for i := 0; i < 1_000_000; i++ {
+			x += i
+		}
+		_ = x
+		after, err := processCPU()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			return
+		}
+	}
+	t.Fatal("process CPU time did not grow while spinning")
+}
