@@ -56,6 +56,10 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 		a.wake() // no queue timer would fire by this waiter's deadline
 	}
 	a.mu.Unlock()
+	p.asked.Add(1)
+	if queued {
+		p.queued.Add(1)
+	}
 	if !queued {
 		g := <-wt.reply
 		waiterPool.Put(wt)

@@ -236,6 +236,20 @@ func (m *Manager) poolsLocked() []*Pool {
 	return out
 }
 
+// Waits returns how many requests asked the pools for a worker and how
+// many of them had to queue for one, since start. Both only grow, except
+// that a reload which removes an app drops its counts. Mostly-queued
+// requests mean the workers, not the edge, bound the rate.
+func (m *Manager) Waits() (asked, queued uint64) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, p := range m.pools {
+		asked += p.asked.Load()
+		queued += p.queued.Load()
+	}
+	return asked, queued
+}
+
 // Pool returns the pool serving app name, or nil. The same *Pool serves
 // the app across reloads.
 func (m *Manager) Pool(name string) *Pool {

@@ -23,6 +23,10 @@ type Pool struct {
 	startOnce sync.Once
 	a         *arbiter
 	running   atomic.Bool // the arbiter goroutine runs (Start began)
+
+	// Requests that asked for a worker, and those of them that had to
+	// queue for one (see Manager.Waits).
+	asked, queued atomic.Uint64
 }
 
 // Name is the app's name.

@@ -109,7 +109,7 @@ func serve(path string, cfg *conf.Config, stderr io.Writer) error {
 	if procs.Enabled() {
 		ctx, stopGovernor := context.WithCancel(context.Background())
 		defer stopGovernor()
-		go (&procs.Governor{Log: log}).Run(ctx)
+		go (&procs.Governor{Log: log, AppWaits: apps.Waits}).Run(ctx)
 	}
 
 	for sig := range sigs {

@@ -13,7 +13,7 @@ import (
 func feed(p *policy, busy ...float64) []int {
 	out := make([]int, len(busy))
 	for i, b := range busy {
-		out[i] = p.next(b)
+		out[i] = p.next(sample{cpu: b})
 	}
 	return out
 }
@@ -59,7 +59,7 @@ func TestPolicy_SaturatedDoublesUpToMax(t *testing.T) {
 	if want := []int{2, 4, 6}; !equal(got, want) {
 		t.Fatalf("processors per sample = %v, want %v", got, want)
 	}
-	if got := p.next(5.9); got != 6 {
+	if got := p.next(sample{cpu: 5.9}); got != 6 {
 		t.Fatalf("saturated at max: %d processors, want 6", got)
 	}
 }
@@ -75,7 +75,7 @@ func TestPolicy_FailedTryBacksUpAndWaitsLonger(t *testing.T) {
 			busy = 1.0
 		}
 		before := p.procs
-		p.next(busy)
+		p.next(sample{cpu: busy})
 		if before == 2 && p.procs == 1 {
 			tries = append(tries, i)
 		}
@@ -102,10 +102,10 @@ func TestPolicy_KeptTryResetsBackoff(t *testing.T) {
 	p := newPolicy(2)
 	p.backoff, p.wait = maxWait, 0
 	p.calm = calmSamples
-	if got := p.next(0.5); got != 1 {
+	if got := p.next(sample{cpu: 0.5}); got != 1 {
 		t.Fatalf("calm at 2 with no wait left: %d processors, want a try at 1", got)
 	}
-	if got := p.next(0.5); got != 1 {
+	if got := p.next(sample{cpu: 0.5}); got != 1 {
 		t.Fatalf("calm at 1: %d processors, want to keep 1", got)
 	}
 	if p.backoff != firstWait {
@@ -116,11 +116,11 @@ func TestPolicy_KeptTryResetsBackoff(t *testing.T) {
 func TestPolicy_SpikeDuringTryIsNotMistakenForGrowth(t *testing.T) {
 	p := newPolicy(8)
 	p.procs, p.wait, p.calm = 4, 0, calmSamples
-	if got := p.next(1); got != 3 {
+	if got := p.next(sample{cpu: 1}); got != 3 {
 		t.Fatalf("try: %d processors, want 3", got)
 	}
 	// Saturated during the try: back to where it was, not doubled.
-	if got := p.next(3); got != 4 {
+	if got := p.next(sample{cpu: 3}); got != 4 {
 		t.Fatalf("failed try: %d processors, want 4", got)
 	}
 }
@@ -131,7 +131,7 @@ func TestRun_ShedsWhenIdleAndRestoresOnStop(t *testing.T) {
 	g := &Governor{
 		Max:      3,
 		Interval: time.Millisecond,
-		cpuTime:  func() (time.Duration, error) { return time.Duration(cpu.Load()), nil },
+		read:     func() (usage, error) { return usage{cpu: time.Duration(cpu.Load())}, nil },
 		set:      func(n int) { sets <- n },
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -168,7 +168,7 @@ func TestRun_StopsWhenCPUTimeUnreadable(t *testing.T) {
 	g := &Governor{
 		Max:      2,
 		Interval: time.Millisecond,
-		cpuTime:  func() (time.Duration, error) { return 0, errors.New("no rusage") },
+		read:     func() (usage, error) { return usage{}, errors.New("no rusage") },
 		set:      func(int) {},
 	}
 	done := make(chan struct{})
@@ -180,8 +180,8 @@ func TestRun_StopsWhenCPUTimeUnreadable(t *testing.T) {
 	}
 }
 
-func TestProcessCPU_Grows(t *testing.T) {
-	before, err := processCPU()
+func TestProcessUsage_CPUGrows(t *testing.T) {
+	before, err := processUsage()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,13 +193,112 @@ func TestProcessCPU_Grows(t *testing.T) {
 			x += i
 		}
 		_ = x
-		after, err := processCPU()
+		after, err := processUsage()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if after > before {
+		if after.cpu > before.cpu {
 			return
 		}
 	}
 	t.Fatal("process CPU time did not grow while spinning")
+}
+
+func TestNeedsMore(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		procs int
+		s     sample
+		want  bool
+	}{
+		{"idle", 1, sample{cpu: 0.1}, false},
+		{"busy processor", 1, sample{cpu: 0.95}, true},
+		{"busy, workers bound too", 1, sample{cpu: 0.95, workersBound: true}, true},
+		{"threads wait for a core", 1, sample{cpu: 0.7, wait: 0.9}, true},
+		{"threads wait, but the workers bound the rate", 1, sample{cpu: 0.7, wait: 0.9, workersBound: true}, false},
+		{"short waits", 1, sample{cpu: 0.8, wait: 0.25}, false},
+		{"two processors, half busy", 2, sample{cpu: 1.0, wait: 0.6}, false},
+		{"two processors, threads wait", 2, sample{cpu: 1.0, wait: 1.2}, true},
+	} {
+		if got := needsMore(tc.procs, tc.s); got != tc.want {
+			t.Errorf("%s: needsMore(%d, %+v) = %v, want %v", tc.name, tc.procs, tc.s, got, tc.want)
+		}
+	}
+}
+
+func TestSchedWait(t *testing.T) {
+	for line, want := range map[string]time.Duration{
+		"1234 5678 9\n": 5678,
+		"1234 0 9\n":    0,
+		"1234\n":        0,
+		"a b c\n":       0,
+		"1 -5 2\n":      0,
+		"":              0,
+	} {
+		if got := schedWait([]byte(line)); got != want {
+			t.Errorf("schedWait(%q) = %d, want %d", line, got, want)
+		}
+	}
+}
+
+// runFake runs a Governor at a 1 ms interval over a process that, in every
+// sample (a second on the governor's clock), uses cpu cores and waits for
+// wait cores; queued says whether its app requests all queue. It returns
+// the processor counts set, in order, once want of them were set or the
+// bound passed.
+func runFake(t *testing.T, cpu, wait float64, queued bool, want int, bound time.Duration) []int {
+	t.Helper()
+	var samples atomic.Int64 // reads so far; the clock is one second per read
+	var asked atomic.Uint64
+	sets := make(chan int, 1024)
+	g := &Governor{
+		Max:      2,
+		Interval: time.Millisecond,
+		read: func() (usage, error) {
+			n := float64(samples.Add(1))
+			return usage{cpu: time.Duration(cpu * n * float64(time.Second)), wait: time.Duration(wait * n * float64(time.Second))}, nil
+		},
+		clock: func() time.Time { return time.Unix(samples.Load(), 0) },
+		AppWaits: func() (uint64, uint64) {
+			n := asked.Add(10)
+			if queued {
+				return n, n
+			}
+			return n, 0
+		},
+		set: func(n int) { sets <- n },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go g.Run(ctx)
+	var got []int
+	deadline := time.After(bound)
+	for len(got) < want {
+		select {
+		case n := <-sets:
+			got = append(got, n)
+		case <-deadline:
+			return got
+		}
+	}
+	return got
+}
+
+func TestRun_ThreadsWaitingForACoreGetTheSecondProcessorBack(t *testing.T) {
+	// One processor: its thread waits as long as it runs; the app
+	// requests find free workers. The try at one fails and is undone.
+	got := runFake(t, 0.3, 0.7, false, 2, 10*time.Second)
+	if !equal(got, []int{1, 2}) {
+		t.Fatalf("processors set %v, want [1 2]", got)
+	}
+}
+
+func TestRun_WorkersBoundKeepOneProcessor(t *testing.T) {
+	// The same waits, but the app requests queue for workers: one
+	// processor is kept however long the wait.
+	// 500 samples or so: the try at one comes after a few, and is kept.
+	got := runFake(t, 0.3, 0.7, true, 2, 500*time.Millisecond)
+	if !equal(got, []int{1}) {
+		t.Fatalf("processors set %v with workers bound, want only [1]", got)
+	}
 }
