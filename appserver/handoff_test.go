@@ -267,3 +267,37 @@ func TestHandoff_QueueTimeoutStillFires(t *testing.T) {
 		t.Fatalf("queue timeout of 50ms fired after %v (tick, not timer)", d)
 	}
 }
+
+// TestHandoff_CountsQueuedRequests: Manager.Waits (the processor
+// governor's "workers are the bottleneck" signal) counts every request
+// that asked for a worker, and those that had to queue for one.
+func TestHandoff_CountsQueuedRequests(t *testing.T) {
+	app := fakeApp(1)
+	app.Queue = 4
+	p, _ := livePool(t, app)
+	m := &Manager{pools: map[string]*Pool{"fake": p}}
+
+	held, err := p.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked, queued := m.Waits(); asked != 1 || queued != 0 {
+		t.Fatalf("after one request on an idle worker: Waits() = %d, %d; want 1, 0", asked, queued)
+	}
+	got := make(chan error, 1)
+	go func() {
+		w, err := p.acquire(context.Background())
+		if err == nil {
+			p.release(w, outcomeOK)
+		}
+		got <- err
+	}()
+	waitLocked(t, p, "the second request to queue", func() bool { return p.a.disp.queued() == 1 })
+	p.release(held, outcomeOK)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if asked, queued := m.Waits(); asked != 2 || queued != 1 {
+		t.Fatalf("after a request that queued: Waits() = %d, %d; want 2, 1", asked, queued)
+	}
+}

@@ -10,9 +10,10 @@
 // for work, which mostly finds none and goes back to sleep, and the
 // runtime's monitor thread is woken out of its sleep by the next system
 // call. Each of those is a context switch, and under a hypervisor a costly
-// one. In front of four Python workers on 2 cores, tandem's Go side spent
-// ~80 µs of CPU per request with two processors and ~58 µs with one, and
-// served 1.2× the requests (docs/benchmarks.md, "Processors").
+// one. In front of four hello-world Python workers on 2 cores, tandem's
+// Go side spent 74–102 µs of CPU per request with two processors and
+// 50–64 µs with one, and served more requests (docs/benchmarks.md,
+// "Processors").
 //
 // When one processor is not enough: when the process uses nearly all of
 // its processors' time (a static-file load), or when its threads spend
