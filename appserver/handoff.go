@@ -95,23 +95,26 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 }
 
 // release gives w back with the request's outcome: directly when no
-// decision is needed (see above), else through the arbiter.
-func (p *Pool) release(w *worker, out outcome) {
+// decision is needed (see above), else through the arbiter. It reports
+// whether the fast path handed w straight to a queued request.
+func (p *Pool) release(w *worker, out outcome) (handedOn bool) {
 	a := p.a
 	a.mu.Lock()
 	now := a.now()
 	fast := a.reusable(w, out, now)
 	if fast {
 		a.release(w, out, now)
+		handedOn = w.state == Busy
 	}
 	a.mu.Unlock()
 	if fast {
-		return
+		return handedOn
 	}
 	if !a.send(releaseEv{w: w, out: out}) {
 		// The arbiter is gone (only after every worker was reaped).
 		w.conn.Close()
 	}
+	return false
 }
 
 // reusable reports whether releasing w with out only puts it back in

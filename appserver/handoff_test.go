@@ -2,6 +2,7 @@ package appserver
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -270,7 +271,8 @@ func TestHandoff_QueueTimeoutStillFires(t *testing.T) {
 
 // TestHandoff_CountsQueuedRequests: Manager.Waits (the processor
 // governor's "workers are the bottleneck" signal) counts every request
-// that asked for a worker, and those that had to queue for one.
+// that asked for a worker, and those that had to queue for one; release
+// says when it handed the worker straight to a queued request.
 func TestHandoff_CountsQueuedRequests(t *testing.T) {
 	app := fakeApp(1)
 	app.Queue = 4
@@ -287,13 +289,15 @@ func TestHandoff_CountsQueuedRequests(t *testing.T) {
 	got := make(chan error, 1)
 	go func() {
 		w, err := p.acquire(context.Background())
-		if err == nil {
-			p.release(w, outcomeOK)
+		if err == nil && p.release(w, outcomeOK) {
+			err = errors.New("release with nobody queued reported a hand-off")
 		}
 		got <- err
 	}()
 	waitLocked(t, p, "the second request to queue", func() bool { return p.a.disp.queued() == 1 })
-	p.release(held, outcomeOK)
+	if !p.release(held, outcomeOK) {
+		t.Error("release with a request queued did not report the hand-off")
+	}
 	if err := <-got; err != nil {
 		t.Fatal(err)
 	}
