@@ -91,7 +91,7 @@ func (p *Pool) serveWire(w http.ResponseWriter, r *http.Request) int {
 		// client; otherwise the worker idles through that write and,
 		// with one processor (edge/procs), everything else runnable.
 		// Measured: 2.45 instead of 2.9 context switches per hello-world
-		// request, and 6 % more Flask requests (docs/benchmarks-app.md).
+		// request, and 6 % more Flask requests (docs/benchmarks-app.md, after the 21:05 run).
 		runtime.Gosched()
 	}
 	if res.abort {
