@@ -302,3 +302,10 @@ func TestRun_WorkersBoundKeepOneProcessor(t *testing.T) {
 		t.Fatalf("processors set %v with workers bound, want only [1]", got)
 	}
 }
+
+func TestEnabled_OffWhenGOMAXPROCSIsSet(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "2")
+	if Enabled() {
+		t.Fatal("Enabled() with GOMAXPROCS set in the environment")
+	}
+}
