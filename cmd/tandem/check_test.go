@@ -108,12 +108,22 @@ func TestCheck_ExampleIsValid(t *testing.T) {
 // A bad command line says what is wrong; --help works for every command.
 func TestCLI_HelpAndErrors(t *testing.T) {
 	for _, c := range []string{"run", "check", "reload", "stop", "version"} {
-		out, err := exec.Command(binPath, c, "--help").CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "Usage: tandem "+c) {
-			t.Errorf("tandem %s --help: %v\n%s", c, err, out)
+		cmd := exec.Command(binPath, c, "--help")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || strings.Count(string(out), "Usage: tandem "+c) != 1 || stderr.Len() != 0 {
+			t.Errorf("tandem %s --help: %v; want the usage once on stdout and nothing on stderr\nstdout:\n%s\nstderr:\n%s", c, err, out, stderr.String())
 		}
 	}
-	out, err := exec.Command(binPath, "frobnicate").CombinedOutput()
+	cmd := exec.Command(binPath, "check", "--no-such-flag")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err == nil || len(out) != 0 || !strings.Contains(stderr.String(), "no-such-flag") || strings.Count(stderr.String(), "Usage: tandem check") != 1 {
+		t.Errorf("bad flag: %v; want exit 2, the error and the usage once on stderr\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
+	}
+	out, err = exec.Command(binPath, "frobnicate").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: %v %s", err, out)
 	}

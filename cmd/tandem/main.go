@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -108,13 +109,21 @@ func newFlags(name, synopsis string, stdout, stderr io.Writer) *flag.FlagSet {
 // parseFlags parses args, returning an exit code when the command should
 // stop (0 after --help, 2 on a bad flag).
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (int, bool) {
+	// The flag package prints the usage itself, to the set's output, both
+	// for --help and after a bad flag's error. Held back until the outcome
+	// is known, so that help goes to stdout alone and errors to stderr.
+	stderr := fs.Output()
+	var printed bytes.Buffer
+	fs.SetOutput(&printed)
 	err := fs.Parse(args)
+	fs.SetOutput(stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		fs.SetOutput(stdout)
 		fs.Usage()
 		return 0, false
 	}
 	if err != nil {
+		_, _ = printed.WriteTo(stderr)
 		return 2, false
 	}
 	if fs.NArg() > 0 {
