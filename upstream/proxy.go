@@ -285,13 +285,18 @@ func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // bodyFailed logs, once per request, a response body that failed after
-// its head was sent: the client gets a truncated response (ReverseProxy
+// its head was written: the client gets a truncated response (ReverseProxy
 // aborts the connection), and the log says which server and request.
+// What was written is flushed first, as nginx sends what it has: the
+// client sees the status and the partial body, not an empty reply.
 func (ex *exchange) bodyFailed(server string, err error) {
 	if ex.bodyErrLogged {
 		return
 	}
 	ex.bodyErrLogged = true
+	if ex.in.Context().Err() == nil && ex.tw.wrote {
+		_ = http.NewResponseController(ex.tw.ResponseWriter).Flush()
+	}
 	if ex.in.Context().Err() != nil {
 		ex.log.Debug("client left during the upstream response", zap.String("server", server),
 			zap.String("uri", ex.in.RequestURI), zap.Error(err))

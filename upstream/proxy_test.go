@@ -632,8 +632,9 @@ func TestNewGroup_Validation(t *testing.T) {
 	}
 }
 
-// A body the server cuts short after the head went out: the client's
-// response is aborted (not passed off as complete), and one error line
+// A body the server cuts short after its head: the client gets the head
+// and the bytes that came, then the cut (not passed off as complete, and
+// not an empty reply), and one error line
 // names the server and the request; ReverseProxy's own context-free
 // line for it is dropped.
 func TestProxy_BodyCutShortIsLogged(t *testing.T) {
@@ -647,12 +648,17 @@ func TestProxy_BodyCutShortIsLogged(t *testing.T) {
 	g := newTestGroup(t, Config{Servers: []Server{{URL: url}}}, log)
 	front, _ := newFront(t, g.Handler(HandlerOptions{}))
 	resp, err := front.Client().Get(front.URL + "/cut?x=1")
-	if err == nil {
-		_, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
+	if err != nil {
+		t.Fatalf("no response at all (an empty reply): %v", err)
 	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	if err == nil {
 		t.Fatal("the client got a complete response from a body cut short")
+	}
+	// As from nginx: the status and what the server sent, then the cut.
+	if resp.StatusCode != http.StatusOK || string(body) != "only this" {
+		t.Errorf("client got %d %q before the cut, want 200 %q", resp.StatusCode, body, "only this")
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for logs.FilterMessage("upstream response cut short; client connection aborted").Len() == 0 {
