@@ -3,6 +3,7 @@ package procs
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,25 +27,13 @@ func repeat(b float64, n int) []float64 {
 	return s
 }
 
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestPolicy_IdleShedsOneAtATime(t *testing.T) {
 	p := newPolicy(4)
 	got := feed(p, repeat(0.01, 14)...)
 	// The first try comes once the starting wait is over; the sample that
 	// keeps a try starts the wait again, so the next comes after it.
 	want := []int{4, 4, 4, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 1}
-	if !equal(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("processors per sample = %v, want %v", got, want)
 	}
 	if got := feed(p, repeat(0.01, 20)...); got[len(got)-1] != 1 {
@@ -56,7 +45,7 @@ func TestPolicy_SaturatedDoublesUpToMax(t *testing.T) {
 	p := newPolicy(6)
 	p.procs = 1
 	got := feed(p, 0.95, 1.9, 3.8)
-	if want := []int{2, 4, 6}; !equal(got, want) {
+	if want := []int{2, 4, 6}; !slices.Equal(got, want) {
 		t.Fatalf("processors per sample = %v, want %v", got, want)
 	}
 	if got := p.next(sample{cpu: 5.9}); got != 6 {
@@ -288,7 +277,7 @@ func TestRun_ThreadsWaitingForACoreGetTheSecondProcessorBack(t *testing.T) {
 	// One processor: its thread waits as long as it runs; the app
 	// requests find free workers. The try at one fails and is undone.
 	got := runFake(t, 0.3, 0.7, false, 2, 10*time.Second)
-	if !equal(got, []int{1, 2}) {
+	if !slices.Equal(got, []int{1, 2}) {
 		t.Fatalf("processors set %v, want [1 2]", got)
 	}
 }
@@ -298,7 +287,7 @@ func TestRun_WorkersBoundKeepOneProcessor(t *testing.T) {
 	// processor is kept however long the wait.
 	// 500 samples or so: the try at one comes after a few, and is kept.
 	got := runFake(t, 0.3, 0.7, true, 2, 500*time.Millisecond)
-	if !equal(got, []int{1}) {
+	if !slices.Equal(got, []int{1}) {
 		t.Fatalf("processors set %v with workers bound, want only [1]", got)
 	}
 }
