@@ -54,8 +54,8 @@ const (
 	busyShare = 0.9
 	// waitShare is how much of each processor's time its threads may
 	// spend runnable but waiting for a core before the process needs
-	// more. Measured on 2 cores: ~0.25 with one processor in front of
-	// idle-in-between hello-world workers, 0.85–1.1 proxying to gunicorn.
+	// more. Measured on 2 cores with one processor: 0.23–0.26 in front of
+	// tandem's own hello-world workers, 0.85–1.1 proxying to gunicorn.
 	waitShare = 0.5
 	// queuedShare: when at least this share of app requests queued for a
 	// worker, the workers bound the rate and waiting for a core is not a
