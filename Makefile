@@ -6,6 +6,10 @@ export PATH := $(PATH):/usr/local/go/bin
 # while a worker is busy (go.dev/issue/75804, fixed in Go 1.27). Set
 # FUZZTIME (e.g. FUZZTIME=5m) to give every target that budget instead.
 fuzzbudget = $(or $(FUZZTIME),$(1))
+# A new input that widens coverage is minimized before it joins the corpus,
+# for up to 60 s by default, with the count standing still meanwhile; 10 s
+# keeps a CI run's length predictable.
+fuzzflags = -fuzzminimizetime 10s
 
 .PHONY: test vet unit pytest fuzz build example
 
@@ -25,11 +29,11 @@ pytest:
 
 # Each fuzz target runs a bounded budget; new crashers land in testdata/.
 fuzz:
-	go test -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime $(call fuzzbudget,50000x) ./static/
-	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(call fuzzbudget,300000x) ./conf/
-	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(call fuzzbudget,800000x) ./appserver/wire/
-	go test -run '^$$' -fuzz '^FuzzParseVars$$' -fuzztime $(call fuzzbudget,400000x) ./upstream/uwsgi/
-	go test -run '^$$' -fuzz '^FuzzReadResponse$$' -fuzztime $(call fuzzbudget,400000x) ./upstream/uwsgi/
+	go test -run '^$$' -fuzz '^FuzzResolve$$' $(fuzzflags) -fuzztime $(call fuzzbudget,50000x) ./static/
+	go test -run '^$$' -fuzz '^FuzzParse$$' $(fuzzflags) -fuzztime $(call fuzzbudget,300000x) ./conf/
+	go test -run '^$$' -fuzz '^FuzzDecode$$' $(fuzzflags) -fuzztime $(call fuzzbudget,800000x) ./appserver/wire/
+	go test -run '^$$' -fuzz '^FuzzParseVars$$' $(fuzzflags) -fuzztime $(call fuzzbudget,400000x) ./upstream/uwsgi/
+	go test -run '^$$' -fuzz '^FuzzReadResponse$$' $(fuzzflags) -fuzztime $(call fuzzbudget,400000x) ./upstream/uwsgi/
 
 build:
 	go build -o bin/tandem ./cmd/tandem
