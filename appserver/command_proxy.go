@@ -167,6 +167,17 @@ func (p *Pool) proxy(wk *worker, w http.ResponseWriter, r *http.Request) (status
 	// response breaks after its head was sent, and the worker must still
 	// be given back.
 	defer func() { p.release(wk, out) }()
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler && r.Context().Err() == nil {
+				// What the worker sent is still in net/http's buffer:
+				// the client gets it, then the cut, as from nginx, rather
+				// than an empty reply.
+				_ = http.NewResponseController(w).Flush()
+			}
+			panic(v)
+		}
+	}()
 	var pe proxyErr
 	req := r.WithContext(context.WithValue(r.Context(), proxyErrKey{}, &pe))
 	var guard *bodyGuard

@@ -76,6 +76,15 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(0.3)
             self.close_connection = True
             return
+        if path == '/short':
+            # Declares 100 bytes, sends 9 and closes.
+            self.send_response(200)
+            self.send_header('Content-Length', '100')
+            self.end_headers()
+            self.wfile.write(b'only this')
+            self.wfile.flush()
+            self.close_connection = True
+            return
         if path == '/ws' and self.headers.get('Upgrade', '').lower() == 'websocket':
             self.send_response(101)
             self.send_header('Upgrade', 'websocket')
@@ -261,6 +270,29 @@ func TestCommand_StreamsResponses(t *testing.T) {
 	io.Copy(io.Discard, resp.Body)
 	if total := time.Since(start); first > 250*time.Millisecond || total < 600*time.Millisecond {
 		t.Fatalf("first event after %v, all after %v: not streamed", first, total)
+	}
+}
+
+// TestCommand_BodyCutShortReachesTheClient: a worker that closes before
+// the body it declared ends gives the client the status and the bytes it
+// sent, then the cut (as nginx does), not an empty reply; the worker is
+// given back.
+func TestCommand_BodyCutShortReachesTheClient(t *testing.T) {
+	h := startHarness(t, cmdConf(writeServer(t), 1, pyServer()...))
+	resp, err := http.Get(h.srv.URL + "/short")
+	if err != nil {
+		t.Fatalf("no response at all (an empty reply): %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Fatal("the client got a complete response from a body cut short")
+	}
+	if resp.StatusCode != http.StatusOK || string(body) != "only this" {
+		t.Errorf("client got %d %q before the cut, want 200 %q", resp.StatusCode, body, "only this")
+	}
+	if code, got := h.get(t, "/hello"); code != 200 || got != "Hello, world" {
+		t.Fatalf("GET /hello after the cut: %d %q", code, got)
 	}
 }
 
