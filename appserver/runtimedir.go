@@ -23,11 +23,16 @@ const runtimeDirPrefix = "tandem-"
 // across pid namespaces sharing one /tmp.
 const lockName = ".lock"
 
-// runtimeDir is this process's runtime directory and the lock that marks
+// runtimeDir is this process's runtime directory and the locks that mark
 // it as in use.
 type runtimeDir struct {
 	path string
-	lock *os.File
+	lock *os.File // lockName inside, exclusive: for sweepRuntimeDirs
+	// The directory itself, shared: systemd-tmpfiles skips a directory
+	// it cannot lock exclusively, so a /tmp cleaned by age (Fedora's is,
+	// after 10 days) keeps the sockets and the adapter script of a
+	// tandem that has run that long without respawning a worker.
+	dirLock *os.File
 }
 
 // makeRuntimeDir creates this process's runtime directory (mode 0700),
@@ -50,13 +55,25 @@ func makeRuntimeDir(log *zap.Logger) (*runtimeDir, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("runtime dir: lock: %w", err)
 	}
-	return &runtimeDir{path: dir, lock: lock}, nil
+	dirLock, err := os.Open(dir)
+	if err == nil {
+		err = syscall.Flock(int(dirLock.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		if err != nil {
+			dirLock.Close()
+		}
+	}
+	if err != nil {
+		lock.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("runtime dir: lock the directory: %w", err)
+	}
+	return &runtimeDir{path: dir, lock: lock, dirLock: dirLock}, nil
 }
 
 // remove deletes the directory, then lets go of its lock.
 func (d *runtimeDir) remove() error {
 	err := os.RemoveAll(d.path)
-	return errors.Join(err, d.lock.Close())
+	return errors.Join(err, d.lock.Close(), d.dirLock.Close())
 }
 
 // sweepRuntimeDirs removes tmp's tandem runtime directories that are

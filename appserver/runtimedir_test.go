@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.uber.org/zap"
@@ -59,6 +60,16 @@ func TestRuntimeDir_SweepsOnlyAbandoned(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("runtime dir mode %v (%v), want 0700", fi.Mode().Perm(), err)
 	}
+	// systemd-tmpfiles skips a directory it cannot lock exclusively;
+	// tandem's is not free to take while tandem runs.
+	probe, err := os.Open(next.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(probe.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+		t.Error("the runtime dir itself is not locked: an age-based /tmp cleaner would not skip it")
+	}
+	probe.Close()
 	must(t, live.remove())
 	if _, err := os.Stat(live.path); !os.IsNotExist(err) {
 		t.Errorf("remove left %s (%v)", live.path, err)
