@@ -172,7 +172,6 @@ type respBody struct {
 	reading  atomic.Int64 // while in Read: ns since start of the Read's start, plus 1; else 0
 	timedOut atomic.Bool
 	eof      atomic.Bool // a Read returned io.EOF: the whole body is in
-	failed   error       // a failure held back while its Read's bytes are written
 
 	mu     sync.Mutex // guards timer and closed
 	timer  *time.Timer
@@ -187,15 +186,7 @@ func newRespBody(rc io.ReadCloser, c *call, idle time.Duration) *respBody {
 	return rb
 }
 
-// Read passes the body on. A failure (the server closed early, the idle
-// timeout) is returned only on a Read with no bytes, after the ones
-// before it were written, so that what the server did send reaches the
-// client before the connection is cut (see exchange.bodyFailed).
 func (rb *respBody) Read(p []byte) (int, error) {
-	if err := rb.failed; err != nil {
-		rb.c.ex.bodyFailed(rb.c.b.url, err)
-		return 0, err
-	}
 	rb.reading.Store(int64(time.Since(rb.start)) + 1)
 	n, err := rb.rc.Read(p)
 	rb.reading.Store(0)
@@ -205,10 +196,6 @@ func (rb *respBody) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		if rb.timedOut.Load() {
 			err = fmt.Errorf("%s: %w (no data for %v)", rb.c.b.url, errReadTimeout, rb.idle)
-		}
-		if n > 0 {
-			rb.failed = err
-			return n, nil
 		}
 		rb.c.ex.bodyFailed(rb.c.b.url, err)
 	}

@@ -153,6 +153,18 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) int {
 	ex.in = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
 	ex.tw.ResponseWriter = w
 	ex.tw.req = r
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler && r.Context().Err() == nil {
+				// ReverseProxy wrote what the server sent before it broke
+				// off, but it is still in net/http's buffer: the client
+				// gets it, then the cut, as from nginx, rather than an
+				// empty reply.
+				_ = http.NewResponseController(w).Flush()
+			}
+			panic(v)
+		}
+	}()
 	h.rp.ServeHTTP(&ex.tw, ex.in)
 	return ex.status
 }
@@ -285,18 +297,13 @@ func (h *Handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // bodyFailed logs, once per request, a response body that failed after
-// its head was written: the client gets a truncated response (ReverseProxy
+// its head was sent: the client gets a truncated response (ReverseProxy
 // aborts the connection), and the log says which server and request.
-// What was written is flushed first, as nginx sends what it has: the
-// client sees the status and the partial body, not an empty reply.
 func (ex *exchange) bodyFailed(server string, err error) {
 	if ex.bodyErrLogged {
 		return
 	}
 	ex.bodyErrLogged = true
-	if ex.in.Context().Err() == nil && ex.tw.wrote {
-		_ = http.NewResponseController(ex.tw.ResponseWriter).Flush()
-	}
 	if ex.in.Context().Err() != nil {
 		ex.log.Debug("client left during the upstream response", zap.String("server", server),
 			zap.String("uri", ex.in.RequestURI), zap.Error(err))
