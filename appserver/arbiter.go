@@ -127,6 +127,8 @@ type arbiter struct {
 	lastCrash  time.Time
 	spawnAfter time.Time // crash-loop backoff: no spawns before
 
+	svcTime time.Duration // average time a request holds its worker (pipeline.go)
+
 	queueSince time.Time // queue non-empty since
 	lastScale  time.Time
 	lastMem    time.Time
@@ -276,6 +278,12 @@ func (a *arbiter) acquire(wt *waiter, now time.Time) {
 		wt.reply <- grant{err: ErrUnavailable}
 		return
 	}
+	if wt.pipeline && a.disp.queued() == 0 {
+		if w := a.pipelineTarget(now); w != nil {
+			a.leaseBehind(w, wt)
+			return
+		}
+	}
 	if !a.disp.enqueue(wt, now) {
 		wt.reply <- grant{err: ErrQueueFull}
 	}
@@ -290,6 +298,9 @@ func (a *arbiter) lease(w *worker, wt *waiter, now time.Time) {
 			wt.reply <- grant{err: ErrUnavailable}
 			return
 		}
+	}
+	if w.http == nil {
+		w.sending.Store(true)
 	}
 	w.inflight++
 	w.leasedAt = now
@@ -318,6 +329,12 @@ func (a *arbiter) offer(w *worker, now time.Time) {
 func (a *arbiter) release(w *worker, out outcome, now time.Time) {
 	w.inflight--
 	w.requests++
+	if out == outcomeOK {
+		a.noteService(now.Sub(w.leasedAt))
+	}
+	if w.behind != nil {
+		a.passTurn(w, out, now)
+	}
 	switch out {
 	case outcomeTimeout:
 		a.markTimeout(w, now)
@@ -344,7 +361,10 @@ func (a *arbiter) release(w *worker, out outcome, now time.Time) {
 			return
 		}
 		if w.leased() {
-			return // a command worker still serving other requests
+			if w.http == nil {
+				a.pipelineQueued(w, now) // its pipelined request has the turn
+			}
+			return // or a command worker still serving other requests
 		}
 		if err := w.setState(Idle); err != nil {
 			a.log.DPanic("release", zap.String("app", a.name), zap.Error(err))

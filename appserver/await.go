@@ -101,6 +101,7 @@ func (s *sender) call(fd uintptr) bool {
 		return true
 	}
 	x.bodyDone = true
+	x.sent()
 	return false // wait for the answer
 }
 
@@ -119,8 +120,11 @@ func (x *exchange) finishSend(queuedA bool) error {
 	if !queuedA && x.aborted.Load() {
 		// abort ran while the write was unfinished and left A to us.
 		wr.WriteFrame(wire.Abort, x.stream, nil)
-		return wr.Flush()
+		if err := wr.Flush(); err != nil {
+			return err
+		}
 	}
+	x.sent()
 	return nil
 }
 

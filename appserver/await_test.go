@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/tandem-server/tandem/appserver/wire"
 )
 
@@ -28,7 +30,8 @@ func awaitRig(t *testing.T) (*exchange, *wire.Reader, *net.UnixConn) {
 	peer := fc.(*net.UnixConn)
 	t.Cleanup(func() { ours.Close(); peer.Close() })
 	w := &worker{conn: ours, rd: wire.NewReader(ours, 0), wr: wire.NewWriter(ours, 0)}
-	return &exchange{wk: w, stream: 7}, wire.NewReader(peer, 0), peer
+	p := &Pool{a: newArbiter("fake", zap.NewNop(), nil)} // nothing queued: sent pipelines nothing
+	return &exchange{p: p, wk: w, stream: 7}, wire.NewReader(peer, 0), peer
 }
 
 // TestSendAndAwait_WritesThenWaitsForAnswer: the request arrives whole,

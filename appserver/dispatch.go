@@ -3,6 +3,7 @@ package appserver
 import (
 	"container/list"
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,15 +24,28 @@ type waiter struct {
 	reply    chan grant
 	deadline time.Time
 	elem     *list.Element // in the queue, or nil
+	// pipeline: the request's frames are small enough to be written to a
+	// busy worker ahead of its turn (pipeline.go).
+	pipeline bool
+	// front: the request was dispatched before, to a worker that failed
+	// before reading it, so it goes first.
+	front bool
 }
 
-// grant answers a waiter: a leased worker or an error.
+// grant answers a waiter: a leased worker or an error. A pipelined
+// request gets two: the worker with behind set, then its turn (w again, or
+// errRetry).
 type grant struct {
-	w   *worker
-	err error
+	w      *worker
+	err    error
+	behind bool
+	// salvage: the turn comes after the request ahead timed out; the
+	// request behind must first find out whether the worker read it
+	// (pipeline.go).
+	salvage bool
 }
 
-func newWaiter() *waiter { return &waiter{reply: make(chan grant, 1)} }
+func newWaiter() *waiter { return &waiter{reply: make(chan grant, 2)} }
 
 // dispatcher is the idle list and the bounded FIFO queue of one pool. It is
 // plain data owned by the arbiter goroutine (no locks, no goroutines), so
@@ -55,6 +69,8 @@ type dispatcher struct {
 	queue   list.List // of *waiter, oldest first
 	limit   int
 	timeout time.Duration
+	// waiting mirrors queue.Len() for readers without mu (pipeline.go).
+	waiting atomic.Int32
 
 	ready []*worker // command workers that may take requests, in the order they became ready
 	next  int       // round-robin cursor into ready
@@ -147,7 +163,19 @@ func (d *dispatcher) enqueue(wt *waiter, now time.Time) bool {
 		return false
 	}
 	wt.deadline = now.Add(d.timeout)
+	if wt.front {
+		// First in line; its deadline is the front's, so deadlines stay in
+		// queue order (expire relies on it). It is served at the next
+		// release anyway.
+		if e := d.queue.Front(); e != nil {
+			wt.deadline = e.Value.(*waiter).deadline
+		}
+		wt.elem = d.queue.PushFront(wt)
+		d.waiting.Add(1)
+		return true
+	}
 	wt.elem = d.queue.PushBack(wt)
+	d.waiting.Add(1)
 	return true
 }
 
@@ -167,6 +195,7 @@ func (d *dispatcher) remove(wt *waiter) *waiter {
 	}
 	d.queue.Remove(wt.elem)
 	wt.elem = nil
+	d.waiting.Add(-1)
 	return wt
 }
 

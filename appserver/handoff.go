@@ -41,14 +41,28 @@ import (
 // path allocates neither the waiter nor its channel.
 var waiterPool = sync.Pool{New: func() any { return newWaiter() }}
 
+// acquireMode is how a request asks for a worker.
+type acquireMode uint8
+
+const (
+	acquireQueue    acquireMode = iota // an idle worker, else wait in the queue
+	acquirePipeline                    // or be pipelined to a busy one (pipeline.go)
+	acquireRetry                       // an idle worker, else wait first in the queue
+)
+
 // acquire waits for a worker: an idle one at once, else in the FIFO
-// queue until one frees up, the queue times out, or ctx ends.
-func (p *Pool) acquire(ctx context.Context) (*worker, error) {
+// queue until one frees up, the queue times out, or ctx ends. With
+// acquirePipeline it may instead return a busy worker and a waiter on
+// which the request's turn will come (see waitTurn). A Python worker is
+// marked sending either way until the request's frames are written
+// (exchange.sent).
+func (p *Pool) acquire(ctx context.Context, how acquireMode) (*worker, *waiter, error) {
 	if !p.running.Load() {
-		return nil, ErrUnavailable
+		return nil, nil, ErrUnavailable
 	}
 	a := p.a
 	wt := waiterPool.Get().(*waiter)
+	wt.pipeline, wt.front = how == acquirePipeline, how == acquireRetry
 	a.mu.Lock()
 	a.acquire(wt, a.now())
 	queued := wt.elem != nil // else it was answered at once
@@ -61,16 +75,13 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 		p.queued.Add(1)
 	}
 	if !queued {
-		g := <-wt.reply
-		waiterPool.Put(wt)
-		return g.w, g.err
+		return p.granted(wt, <-wt.reply)
 	}
 	select {
 	case g := <-wt.reply:
-		waiterPool.Put(wt)
-		return g.w, g.err
+		return p.granted(wt, g)
 	case <-a.done:
-		return nil, ErrUnavailable // it answers every waiter before it stops
+		return nil, nil, ErrUnavailable // it answers every waiter before it stops
 	case <-ctx.Done():
 	}
 	// Withdraw. Every grant is sent under mu, so once we hold it the
@@ -81,17 +92,65 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 	a.mu.Unlock()
 	if queued {
 		waiterPool.Put(wt)
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
-	g := <-wt.reply
+	w, turn, err := p.granted(wt, <-wt.reply)
+	switch {
+	case turn != nil:
+		p.withdrawBehind(w, turn)
+	case w != nil:
+		p.release(w, outcomeOK)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return nil, nil, err
+	}
+	return nil, nil, ctx.Err()
+}
+
+// granted unpacks g; wt goes back to its pool unless the request's turn
+// is still to come on it.
+func (p *Pool) granted(wt *waiter, g grant) (*worker, *waiter, error) {
+	if g.behind {
+		return g.w, wt, nil
+	}
 	waiterPool.Put(wt)
-	if g.w != nil {
-		p.release(g.w, outcomeOK)
+	return g.w, nil, g.err
+}
+
+// waitTurn waits until the request pipelined with turn may read its
+// response, and says how: ok false means the worker failed before
+// reading it (dispatch it again); salvage means the request ahead timed
+// out, so whether the worker read it is still to be found out. It never
+// gives up early: the request's frames are with the worker, whose answer
+// must be read, and the wait is bounded by the timeout of the request
+// ahead.
+func (p *Pool) waitTurn(turn *waiter) (ok, salvage bool) {
+	g := <-turn.reply
+	waiterPool.Put(turn)
+	return g.err == nil, g.salvage
+}
+
+// withdrawBehind gives back a pipelined lease whose frames were never
+// written (the client left first).
+func (p *Pool) withdrawBehind(w *worker, turn *waiter) {
+	a := p.a
+	a.mu.Lock()
+	mine := w.behind == turn
+	if mine {
+		w.behind = nil
+		w.inflight--
 	}
-	if g.err != nil && !errors.Is(g.err, context.Canceled) {
-		return nil, g.err
+	a.mu.Unlock()
+	w.sending.Store(false)
+	if mine {
+		waiterPool.Put(turn)
+		return
 	}
-	return nil, ctx.Err()
+	if ok, _ := p.waitTurn(turn); ok {
+		// Nothing was sent: the worker is as it was (or, after a
+		// timeout, already doomed).
+		p.release(w, outcomeOK)
+	}
 }
 
 // release gives w back with the request's outcome: directly when no

@@ -75,17 +75,37 @@ func (p *Pool) serveWire(w http.ResponseWriter, r *http.Request) int {
 		return p.bodyStatus(r, err)
 	}
 	defer body.Close()
-	wk, err := p.acquire(r.Context())
-	if err != nil {
-		return p.unavailable(w, r, err)
+	how := acquireQueue
+	if body == nil || body.Len() <= inlineBody {
+		how = acquirePipeline
 	}
-	if wk.http != nil {
-		// A reload switched the app to command workers meanwhile.
-		return p.proxySpooled(wk, w, r, body)
+	for {
+		wk, turn, err := p.acquire(r.Context(), how)
+		if err != nil {
+			return p.unavailable(w, r, err)
+		}
+		if wk.http != nil {
+			// A reload switched the app to command workers meanwhile.
+			return p.proxySpooled(wk, w, r, body)
+		}
+		x := exchange{p: p, wk: wk, rw: w, r: r, body: body}
+		var res result
+		if turn != nil {
+			var again bool
+			if res, again = x.runBehind(turn); again {
+				how = acquireRetry // the worker failed before reading it
+				continue
+			}
+		} else {
+			res = x.run()
+		}
+		return p.finishWire(&x, res)
 	}
-	x := exchange{p: p, wk: wk, rw: w, r: r, body: body}
-	res := x.run()
-	if p.release(wk, res.out) {
+}
+
+// finishWire releases the worker and answers the client.
+func (p *Pool) finishWire(x *exchange, res result) int {
+	if p.release(x.wk, res.out) {
 		// The worker went straight to a queued request. Let that request's
 		// goroutine write to it before this one writes its response to the
 		// client; otherwise the worker idles through that write and,
@@ -173,6 +193,7 @@ type exchange struct {
 	once     sync.Once // abort runs once; Do also waits for a running abort
 	bodyErr  chan error
 	streamed bool // response head sent to the client
+	isSent   bool // sent ran
 
 	// Storage the result points into, so a small response costs no
 	// allocations of its own beyond one string for its head.
@@ -201,18 +222,99 @@ func (x *exchange) run() result {
 	// arbiter's tick is the backstop while Serve is busy writing a
 	// streamed response to the client.
 	c.SetDeadline(time.Now().Add(x.wk.gen.app.Timeout))
-	x.wk.stream++
-	if x.wk.stream == 0 {
-		x.wk.stream = 1
-	}
-	x.stream = x.wk.stream
+	x.nextStream()
 	// The deadline is not cleared afterwards: nothing uses an idle
 	// worker's connection, and the next request sets its own. That saves
 	// two runtime timer updates per request.
 	return x.exchange()
 }
 
-func (x *exchange) exchange() result {
+// nextStream numbers the request on its worker (marked sending).
+func (x *exchange) nextStream() {
+	x.wk.stream++
+	if x.wk.stream == 0 {
+		x.wk.stream = 1
+	}
+	x.stream = x.wk.stream
+}
+
+// sent clears the worker's sending mark once the request's frames are all
+// written (or will never be), so a request may be pipelined behind. Only
+// the first call counts: by the next, the mark may be a pipelined
+// request's.
+func (x *exchange) sent() {
+	if !x.isSent {
+		x.isSent = true
+		x.wk.sending.Store(false)
+		x.p.pipelineNext(x.wk)
+	}
+}
+
+// runBehind serves a request pipelined to a busy worker (pipeline.go):
+// it writes the request at once, waits for its turn, then reads the
+// response like run. again reports that the worker failed before reading
+// the request, which must be dispatched anew.
+func (x *exchange) runBehind(turn *waiter) (res result, again bool) {
+	x.nextStream()
+	status, err := x.writeHead()
+	if status == 0 && err == nil {
+		if err = x.bufferBody(); err == nil {
+			err = x.wk.wr.Flush()
+		}
+	}
+	if err != nil {
+		x.wk.wr.Reset()
+	}
+	x.bodyDone = true
+	x.sent()
+	ok, salvage := x.p.waitTurn(turn)
+	if !ok {
+		return result{}, true
+	}
+	if salvage && !x.salvage() {
+		x.p.release(x.wk, outcomeOK) // its fate is decided: timed out
+		return result{}, true
+	}
+	switch {
+	case status != 0:
+		return result{out: outcomeOK, status: status}, false // nothing was written
+	case err != nil:
+		return x.broken(err), false
+	}
+	x.wk.conn.SetDeadline(time.Now().Add(x.wk.gen.app.Timeout))
+	stop := context.AfterFunc(x.r.Context(), x.abort)
+	return x.end(x.readResponse(), stop), false
+}
+
+// salvage reads what is left of the timed-out response ahead, on a
+// worker being killed, and reports whether the worker may have read this
+// request: true once that response's last frame (Z or X) arrives, false
+// when the connection ends before it (pipeline.go).
+func (x *exchange) salvage() bool {
+	x.wk.conn.SetDeadline(time.Now().Add(killGrace + crashGrace))
+	for {
+		f, err := x.wk.rd.ReadFrame()
+		switch {
+		case err != nil:
+			x.wk.rd.Close() // descriptors of the abandoned response
+			return false
+		case f.Stream == x.stream:
+			// Impossible without the end of the response ahead: the
+			// worker is broken; let the response reader say so.
+			return true
+		case f.Type == wire.Done || f.Type == wire.Error:
+			return true
+		case f.Type == wire.File:
+			if file, ok := x.wk.rd.TakeFile("abandoned"); ok {
+				file.Close() // else this response would take it
+			}
+		}
+	}
+}
+
+// writeHead puts the H frame in the worker's writer. A status (431) means
+// it could not be encoded and nothing was written.
+func (x *exchange) writeHead() (status int, err error) {
 	wr := x.wk.wr
 	bodyLen := int64(-1)
 	if x.body != nil {
@@ -223,12 +325,22 @@ func (x *exchange) exchange() result {
 	wr.StartFrame(wire.Head, x.stream)
 	appendEnviron(wr, x.r, bodyLen)
 	if err := wr.EndFrame(); err != nil {
+		return http.StatusRequestHeaderFieldsTooLarge, nil
+	}
+	return 0, nil
+}
+
+func (x *exchange) exchange() result {
+	if status, _ := x.writeHead(); status != 0 {
+		x.sent()
 		// Nothing was sent; the worker is untouched.
-		return result{out: outcomeOK, status: http.StatusRequestHeaderFieldsTooLarge}
+		return result{out: outcomeOK, status: status}
 	}
 	inline := x.body == nil || x.body.Len() <= inlineBody
 	if inline {
 		if err := x.bufferBody(); err != nil {
+			x.wk.wr.Reset()
+			x.sent()
 			return x.broken(err)
 		}
 	} else {
@@ -242,6 +354,13 @@ func (x *exchange) exchange() result {
 	} else {
 		res = x.readResponse()
 	}
+	return x.end(res, stop)
+}
+
+// end finishes an exchange whose request was written: it waits for a
+// running abort and the body writer, and clears the sending mark if
+// nothing did.
+func (x *exchange) end(res result, stop func() bool) result {
 	if res.out != outcomeOK {
 		x.wk.conn.SetDeadline(time.Unix(1, 0)) // unblock the body writer; the worker is done for
 	}
@@ -253,6 +372,7 @@ func (x *exchange) exchange() result {
 			res.out = outcomeCrash // the worker stopped reading its body
 		}
 	}
+	x.sent()
 	return res
 }
 

@@ -95,11 +95,18 @@ type worker struct {
 	rd     *wire.Reader
 	wr     *wire.Writer
 	stream uint32
+	// sending is set from a Python worker's lease until the request's
+	// frames are all written to conn, so a pipelined request's frames
+	// never go out before (or inside) those of the request ahead of it,
+	// and the two never share wr (pipeline.go). Set under mu, cleared by
+	// the request goroutine.
+	sending atomic.Bool
 
 	// http is a command worker's HTTP endpoint; nil for a Python worker.
 	http *backend
 
-	inflight int       // requests holding it (Busy, or Draining before release); ≤ 1 for Python
+	inflight int       // requests holding it (Busy, or Draining before release); ≤ 2 for Python (with behind)
+	behind   *waiter   // a Python worker's request pipelined behind the current one, or nil
 	leasedAt time.Time // when the latest request was dispatched
 	readyAt  time.Time // when R arrived
 	idleAt   time.Time // when it last became idle, for idle shrinking
