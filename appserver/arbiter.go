@@ -127,7 +127,11 @@ type arbiter struct {
 	lastCrash  time.Time
 	spawnAfter time.Time // crash-loop backoff: no spawns before
 
-	svcTime time.Duration // average time a request holds its worker (pipeline.go)
+	// Pipelining (pipeline.go): the average time a request holds its
+	// worker, and the policy's limits (constants; tests change them).
+	svcTime     time.Duration
+	pipeSlowApp time.Duration // no pipelining when svcTime reaches this
+	pipeMaxAge  time.Duration // behind a request at most this old; 0: 2 × svcTime
 
 	queueSince time.Time // queue non-empty since
 	lastScale  time.Time
@@ -151,6 +155,8 @@ func newArbiter(name string, log *zap.Logger, launch launchFunc) *arbiter {
 		ctx:     ctx,
 		cancel:  cancel,
 		workers: make(map[int]*worker),
+
+		pipeSlowApp: pipelineSlowApp,
 	}
 	a.disp.init(0, 0)
 	return a

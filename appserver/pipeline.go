@@ -61,10 +61,10 @@ const pipelineSlowApp = 20 * time.Millisecond
 // pipelineTarget returns a busy worker the request can be pipelined to,
 // marked sending, or nil. mu held.
 func (a *arbiter) pipelineTarget(now time.Time) *worker {
-	if a.cur.concurrent() || a.svcTime >= pipelineSlowApp || a.svcTime == 0 {
+	limit, ok := a.pipeAge()
+	if !ok || a.cur.concurrent() {
 		return nil
 	}
-	limit := 2 * a.svcTime
 	var best *worker
 	for _, w := range a.workers {
 		if w.gen != a.cur || !a.canPipeline(w, now, limit) {
@@ -74,16 +74,30 @@ func (a *arbiter) pipelineTarget(now time.Time) *worker {
 			best = w
 		}
 	}
-	if best == nil || !best.sending.CompareAndSwap(false, true) {
+	if best == nil {
 		return nil
 	}
+	best.sending.Store(true) // only request goroutines clear it; we hold mu
 	return best
+}
+
+// pipeAge is how long the request ahead may have run for a request to be
+// pipelined behind it; false when the app's requests are too slow on
+// average (or none was timed yet). mu held.
+func (a *arbiter) pipeAge() (time.Duration, bool) {
+	if a.svcTime == 0 || a.svcTime >= a.pipeSlowApp {
+		return 0, false
+	}
+	if a.pipeMaxAge > 0 {
+		return a.pipeMaxAge, true
+	}
+	return 2 * a.svcTime, true
 }
 
 // canPipeline reports whether a request may be written behind w's
 // current one, now. mu held.
 func (a *arbiter) canPipeline(w *worker, now time.Time, limit time.Duration) bool {
-	if w.state != Busy || w.http != nil || w.behind != nil || w.inflight != 1 || w.timedOut.Load() {
+	if w.state != Busy || w.http != nil || w.behind != nil || w.inflight != 1 || w.timedOut.Load() || w.sending.Load() {
 		return false
 	}
 	if now.Sub(w.leasedAt) >= limit {
@@ -119,12 +133,13 @@ func (a *arbiter) passTurn(w *worker, out outcome, now time.Time) {
 // one, if it may be. mu held.
 func (a *arbiter) pipelineQueued(w *worker, now time.Time) {
 	e := a.disp.queue.Front()
-	if e == nil || !e.Value.(*waiter).pipeline || a.svcTime >= pipelineSlowApp {
+	if e == nil || !e.Value.(*waiter).pipeline {
 		return
 	}
-	if !a.canPipeline(w, now, pipelineSlowApp) || !w.sending.CompareAndSwap(false, true) {
+	if limit, ok := a.pipeAge(); !ok || !a.canPipeline(w, now, limit) {
 		return
 	}
+	w.sending.Store(true)
 	a.leaseBehind(w, a.disp.dequeue())
 }
 

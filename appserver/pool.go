@@ -27,6 +27,9 @@ type Pool struct {
 	// Requests that asked for a worker, and those of them that had to
 	// queue for one (see Manager.Waits).
 	asked, queued atomic.Uint64
+	// Requests pipelined to a busy worker, and those of them dispatched
+	// again because that worker failed before reading them (pipeline.go).
+	pipelined, redispatched atomic.Uint64
 }
 
 // Name is the app's name.
@@ -122,6 +125,7 @@ func (p *Pool) Stats() Stats {
 	}
 	select {
 	case s := <-reply:
+		s.Pipelined, s.Redispatched = p.pipelined.Load(), p.redispatched.Load()
 		return s
 	case <-p.a.done:
 		return Stats{}

@@ -91,8 +91,10 @@ func (p *Pool) serveWire(w http.ResponseWriter, r *http.Request) int {
 		x := exchange{p: p, wk: wk, rw: w, r: r, body: body}
 		var res result
 		if turn != nil {
+			p.pipelined.Add(1)
 			var again bool
 			if res, again = x.runBehind(turn); again {
+				p.redispatched.Add(1)
 				how = acquireRetry // the worker failed before reading it
 				continue
 			}

@@ -10,6 +10,10 @@ type Stats struct {
 	Draining   int
 	Queued     int
 	InFlight   int // requests on workers (a command worker takes several)
+	// Pipelined counts requests written to a busy worker behind its
+	// current one; Redispatched those of them sent elsewhere because the
+	// worker failed before reading them. Both since Start.
+	Pipelined, Redispatched uint64
 }
 
 // Live is the number of workers that serve or will soon serve.

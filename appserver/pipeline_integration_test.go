@@ -1,0 +1,184 @@
+package appserver
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests pipeline a request behind a real worker's current one. The
+// policy's limits are lifted (any app, any age) so that pipelining does
+// not depend on timing; what is tested is what happens after.
+
+type reply struct {
+	code int
+	body string
+	err  error
+	at   time.Time
+}
+
+// pipeHarness is one worker with pipelining always allowed once a request
+// was timed.
+func pipeHarness(t *testing.T, timeout time.Duration) (*harness, string) {
+	app := testConf(writeApp(t, testApp), true, 1)
+	app.Timeout = timeout
+	h := startHarness(t, app)
+	h.pool.a.mu.Lock()
+	h.pool.a.pipeSlowApp, h.pool.a.pipeMaxAge = time.Hour, time.Hour
+	h.pool.a.mu.Unlock()
+	_, pid := h.get(t, "/pid") // times a request: pipelining may start
+	return h, pid
+}
+
+func (h *harness) fetchAsync(ctx context.Context, path string) <-chan reply {
+	ch := make(chan reply, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", h.srv.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			ch <- reply{err: err, at: time.Now()}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		ch <- reply{code: resp.StatusCode, body: string(b), err: err, at: time.Now()}
+	}()
+	return ch
+}
+
+// inspect reports whether fn holds for a busy worker, under mu.
+func (h *harness) inspect(fn func(w *worker) bool) bool {
+	a := h.pool.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, w := range a.workers {
+		if w.state == Busy && fn(w) {
+			return true
+		}
+	}
+	return false
+}
+
+// aheadAndBehind starts a request for ahead, waits until the worker has
+// it, then a request for behind, and waits until it is pipelined.
+func (h *harness) aheadAndBehind(t *testing.T, ctx context.Context, ahead, behind string) (a, b <-chan reply) {
+	t.Helper()
+	a = h.fetchAsync(context.Background(), ahead)
+	waitFor(t, 5*time.Second, "request ahead written to the worker", func() bool {
+		return h.inspect(func(w *worker) bool { return w.inflight == 1 && !w.sending.Load() })
+	})
+	b = h.fetchAsync(ctx, behind)
+	waitFor(t, 5*time.Second, "request pipelined behind it", func() bool {
+		return h.inspect(func(w *worker) bool { return w.behind != nil && !w.sending.Load() })
+	})
+	return a, b
+}
+
+func get(t *testing.T, ch <-chan reply, what string) reply {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s: no response", what)
+		return reply{}
+	}
+}
+
+// TestPipelineReal_BothServedInOrder: the worker answers the request
+// ahead, then the pipelined one, each on its own stream.
+func TestPipelineReal_BothServedInOrder(t *testing.T) {
+	h, pid := pipeHarness(t, 5*time.Second)
+	start := time.Now()
+	a, b := h.aheadAndBehind(t, context.Background(), "/sleep?0.3", "/pid")
+	ra, rb := get(t, a, "ahead"), get(t, b, "behind")
+	if ra.code != 200 || ra.body != "slept" || rb.code != 200 || rb.body != pid {
+		t.Fatalf("ahead %d %q, behind %d %q (worker %s)", ra.code, ra.body, rb.code, rb.body, pid)
+	}
+	if d := rb.at.Sub(start); d < 300*time.Millisecond {
+		t.Fatalf("pipelined request answered after %v, before the one ahead could end", d)
+	}
+	if s := h.pool.Stats(); s.Pipelined != 1 || s.Redispatched != 0 {
+		t.Fatalf("pipelined %d, redispatched %d", s.Pipelined, s.Redispatched)
+	}
+}
+
+// TestPipelineReal_BehindAStream: a streamed response ahead (the worker
+// polls for an abort between chunks and meets the next request's frames
+// instead) does not disturb either request.
+func TestPipelineReal_BehindAStream(t *testing.T) {
+	h, _ := pipeHarness(t, 5*time.Second)
+	a, b := h.aheadAndBehind(t, context.Background(), "/stream", "/hello")
+	ra, rb := get(t, a, "ahead"), get(t, b, "behind")
+	if ra.code != 200 || ra.body != "chunk0\nchunk1\nchunk2\n" || rb.code != 200 || rb.body != "Hello, world!" {
+		t.Fatalf("ahead %d %q %v, behind %d %q %v", ra.code, ra.body, ra.err, rb.code, rb.body, rb.err)
+	}
+}
+
+// TestPipelineReal_Kill9Ahead: a worker killed while serving the request
+// ahead never read the pipelined one, which is served by its replacement:
+// only the request in flight fails.
+func TestPipelineReal_Kill9Ahead(t *testing.T) {
+	h, pid := pipeHarness(t, 5*time.Second)
+	a, b := h.aheadAndBehind(t, context.Background(), "/sleep?5", "/pid")
+	var victim int
+	fmt.Sscan(pid, &victim)
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ra, rb := get(t, a, "ahead"), get(t, b, "behind")
+	if ra.code != http.StatusBadGateway {
+		t.Fatalf("request in flight on the killed worker: %d, want 502", ra.code)
+	}
+	if rb.code != 200 || rb.body == pid || rb.body == "" {
+		t.Fatalf("pipelined request: %d %q %v, want 200 from a new worker (old %s)", rb.code, rb.body, rb.err, pid)
+	}
+	if s := h.pool.Stats(); s.Redispatched != 1 {
+		t.Fatalf("redispatched %d, want 1", s.Redispatched)
+	}
+}
+
+// TestPipelineReal_TimeoutAhead: behind a request that times out, the
+// pipelined one is found unread once the worker is killed, and served by
+// the replacement.
+func TestPipelineReal_TimeoutAhead(t *testing.T) {
+	h, pid := pipeHarness(t, 500*time.Millisecond)
+	a, b := h.aheadAndBehind(t, context.Background(), "/sleep?5", "/pid")
+	ra, rb := get(t, a, "ahead"), get(t, b, "behind")
+	if ra.code != http.StatusGatewayTimeout {
+		t.Fatalf("request ahead: %d, want 504", ra.code)
+	}
+	if rb.code != 200 || rb.body == pid || rb.body == "" {
+		t.Fatalf("pipelined request: %d %q %v, want 200 from a new worker (old %s)", rb.code, rb.body, rb.err, pid)
+	}
+	if s := h.pool.Stats(); s.Redispatched != 1 {
+		t.Fatalf("redispatched %d, want 1", s.Redispatched)
+	}
+}
+
+// TestPipelineReal_ClientBehindLeaves: the client of the pipelined request
+// leaves before its turn; the request ahead is served, and the worker
+// keeps serving afterwards.
+func TestPipelineReal_ClientBehindLeaves(t *testing.T) {
+	h, pid := pipeHarness(t, 5*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	a, b := h.aheadAndBehind(t, ctx, "/sleep?0.3", "/sleep?0.3")
+	cancel()
+	if rb := get(t, b, "behind"); rb.err == nil {
+		t.Fatalf("cancelled request got %d %q", rb.code, rb.body)
+	}
+	if ra := get(t, a, "ahead"); ra.code != 200 || ra.body != "slept" {
+		t.Fatalf("ahead: %d %q %v", ra.code, ra.body, ra.err)
+	}
+	waitFor(t, 5*time.Second, "worker idle again", func() bool { return h.pool.Stats().Idle == 1 })
+	if code, body := h.get(t, "/pid"); code != 200 || body != pid {
+		t.Fatalf("after: %d %q, want 200 from the same worker %s", code, body, pid)
+	}
+	if n := h.logs.FilterMessage("worker protocol error").Len(); n != 0 {
+		t.Fatalf("%d protocol errors logged", n)
+	}
+}

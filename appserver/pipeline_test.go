@@ -1,0 +1,233 @@
+package appserver
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// pipeRig is an arbiter rig whose app is fast (so pipelining is allowed)
+// and whose workers' requests were written, as Serve would have done.
+func pipeRig(t *testing.T, workers int) *arbiterRig {
+	r := newRig(t, fakeApp(workers))
+	r.boot()
+	r.a.svcTime = time.Millisecond
+	return r
+}
+
+// busy leases a worker for a request whose frames are written.
+func (r *arbiterRig) busy() *worker {
+	r.t.Helper()
+	w := r.mustAcquire()
+	w.sending.Store(false)
+	return w
+}
+
+// acquirePipelined asks for a worker for a small request; the grant, or
+// ok false if it was queued.
+func (r *arbiterRig) acquirePipelined() (*waiter, grant, bool) {
+	wt := newWaiter()
+	wt.pipeline = true
+	r.do(acquireEv{wt: wt})
+	select {
+	case g := <-wt.reply:
+		return wt, g, true
+	default:
+		return wt, grant{}, false
+	}
+}
+
+// turn is the second grant of a pipelined waiter, if it came.
+func turnOf(wt *waiter) (grant, bool) {
+	select {
+	case g := <-wt.reply:
+		return g, true
+	default:
+		return grant{}, false
+	}
+}
+
+// TestPipeline_BehindTheLongestRunning: with no worker idle and nobody
+// queued, a small request goes behind the busy worker whose request has
+// run longest, and gets its turn when that request is released.
+func TestPipeline_BehindTheLongestRunning(t *testing.T) {
+	r := pipeRig(t, 2)
+	w1 := r.busy()
+	r.now = r.now.Add(200 * time.Microsecond)
+	w2 := r.busy()
+	r.now = r.now.Add(200 * time.Microsecond)
+	wt, g, ok := r.acquirePipelined()
+	if !ok || !g.behind || g.w != w1 {
+		t.Fatalf("grant %+v (answered %v), want behind worker %d", g, ok, w1.id)
+	}
+	if w1.behind != wt || w1.inflight != 2 || !w1.sending.Load() || w2.behind != nil {
+		t.Fatalf("worker 1: behind %v inflight %d sending %v", w1.behind == wt, w1.inflight, w1.sending.Load())
+	}
+	if _, ok := turnOf(wt); ok {
+		t.Fatal("turn before the request ahead was released")
+	}
+	r.now = r.now.Add(time.Millisecond)
+	r.do(releaseEv{w: w1, out: outcomeOK})
+	turn, ok := turnOf(wt)
+	if !ok || turn.w != w1 || turn.err != nil || turn.salvage {
+		t.Fatalf("turn %+v (came %v)", turn, ok)
+	}
+	if w1.state != Busy || w1.inflight != 1 || w1.behind != nil || !w1.leasedAt.Equal(r.now) {
+		t.Fatalf("after the turn: %s, inflight %d, leased at %v", w1.state, w1.inflight, w1.leasedAt)
+	}
+	r.do(releaseEv{w: w1, out: outcomeOK})
+	if w1.state != Idle || w1.requests != 2 {
+		t.Fatalf("after both: %s, %d requests", w1.state, w1.requests)
+	}
+}
+
+// TestPipeline_WhenNot: each rule that keeps a request in the queue.
+func TestPipeline_WhenNot(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(r *arbiterRig, w *worker)
+	}{
+		{"frames of the request ahead not yet written", func(r *arbiterRig, w *worker) { w.sending.Store(true) }},
+		{"app too slow on average", func(r *arbiterRig, w *worker) { r.a.svcTime = pipelineSlowApp }},
+		{"no request timed yet", func(r *arbiterRig, w *worker) { r.a.svcTime = 0 }},
+		{"request ahead running for twice the average", func(r *arbiterRig, w *worker) { r.now = r.now.Add(2 * time.Millisecond) }},
+		{"request ahead timed out", func(r *arbiterRig, w *worker) { w.timedOut.Store(true) }},
+		{"worker retires after the request ahead", func(r *arbiterRig, w *worker) { w.maxRequests = 1 }},
+		{"one already behind", func(r *arbiterRig, w *worker) {
+			if _, g, _ := r.acquirePipelined(); !g.behind {
+				t.Fatal("first small request not pipelined")
+			}
+			w.sending.Store(false)
+		}},
+		{"an older request queued", func(r *arbiterRig, w *worker) {
+			if _, got, _ := r.acquire(); got != nil {
+				t.Fatal("plain request not queued")
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := pipeRig(t, 1)
+			w := r.busy()
+			tc.setup(r, w)
+			queued := r.a.disp.queued()
+			wt, g, ok := r.acquirePipelined()
+			if ok {
+				t.Fatalf("answered %+v, want queued", g)
+			}
+			if wt.elem == nil || r.a.disp.queued() != queued+1 {
+				t.Fatal("not in the queue")
+			}
+		})
+	}
+	t.Run("request with a large body", func(t *testing.T) {
+		r := pipeRig(t, 1)
+		r.busy()
+		if wt, w, _ := r.acquire(); w != nil || wt.elem == nil {
+			t.Fatal("request that may not be pipelined was not queued")
+		}
+	})
+}
+
+// TestPipeline_QueuedRequestWhenFramesWritten: a small request queued
+// while the worker's request was still being written goes behind it once
+// it is written; a plain one stays queued.
+func TestPipeline_QueuedRequestWhenFramesWritten(t *testing.T) {
+	r := pipeRig(t, 1)
+	w := r.mustAcquire() // still sending
+	wt, _, ok := r.acquirePipelined()
+	if ok {
+		t.Fatal("pipelined while the request ahead was being written")
+	}
+	w.sending.Store(false)
+	r.a.pipelineQueued(w, r.now)
+	g, ok := turnOf(wt)
+	if !ok || !g.behind || g.w != w || r.a.disp.queued() != 0 || w.behind != wt {
+		t.Fatalf("grant %+v (came %v), queued %d", g, ok, r.a.disp.queued())
+	}
+
+	r2 := pipeRig(t, 1)
+	w2 := r2.busy()
+	plain, _, _ := r2.acquire()
+	r2.a.pipelineQueued(w2, r2.now)
+	if plain.elem == nil || w2.behind != nil {
+		t.Fatal("a request that may not be pipelined left the queue")
+	}
+}
+
+// TestPipeline_TurnPassesToQueue: when the turn passes, the oldest queued
+// small request goes behind the new current one if its frames are
+// written.
+func TestPipeline_TurnPassesToQueue(t *testing.T) {
+	r := pipeRig(t, 1)
+	w := r.busy()
+	first, _, _ := r.acquirePipelined()
+	second, _, ok := r.acquirePipelined()
+	if ok {
+		t.Fatal("second small request not queued")
+	}
+	w.sending.Store(false) // first wrote its request
+	r.do(releaseEv{w: w, out: outcomeOK})
+	if g, ok := turnOf(first); !ok || g.w != w {
+		t.Fatalf("first: turn %+v (came %v)", g, ok)
+	}
+	if g, ok := turnOf(second); !ok || !g.behind || g.w != w {
+		t.Fatalf("second: %+v (came %v), want behind", g, ok)
+	}
+}
+
+// TestPipeline_WorkerBrokeFirst: a worker whose connection broke before
+// answering the request ahead never read the one behind: it is told to
+// dispatch again, and the worker is not held for it.
+func TestPipeline_WorkerBrokeFirst(t *testing.T) {
+	r := pipeRig(t, 1)
+	w := r.busy()
+	wt, _, _ := r.acquirePipelined()
+	r.do(releaseEv{w: w, out: outcomeCrash})
+	g, ok := turnOf(wt)
+	if !ok || !errors.Is(g.err, errRetry) || g.w != nil {
+		t.Fatalf("turn %+v (came %v), want errRetry", g, ok)
+	}
+	if w.leased() || w.state != Draining {
+		t.Fatalf("worker %s, inflight %d", w.state, w.inflight)
+	}
+}
+
+// TestPipeline_AfterTimeout: behind a request that timed out, the turn
+// comes with salvage set, while the worker is being killed.
+func TestPipeline_AfterTimeout(t *testing.T) {
+	r := pipeRig(t, 1)
+	w := r.busy()
+	wt, _, _ := r.acquirePipelined()
+	r.do(releaseEv{w: w, out: outcomeTimeout})
+	g, ok := turnOf(wt)
+	if !ok || g.w != w || !g.salvage {
+		t.Fatalf("turn %+v (came %v), want salvage", g, ok)
+	}
+	if !w.timedOut.Load() || w.state != Draining || !hasSignal(r.proc(w).signals(), syscall.SIGUSR2) || w.termSent {
+		t.Fatalf("worker %s, timed out %v, signals %v, SIGTERM %v", w.state, w.timedOut.Load(), r.proc(w).signals(), w.termSent)
+	}
+	r.do(releaseEv{w: w, out: outcomeOK})
+	if w.leased() {
+		t.Fatal("still leased after the request behind released it")
+	}
+}
+
+// TestPipeline_RetryGoesFirst: a request dispatched again is served
+// before the ones already queued, and queue deadlines stay in order.
+func TestPipeline_RetryGoesFirst(t *testing.T) {
+	var d dispatcher
+	d.init(10, time.Second)
+	now := time.Unix(1000, 0)
+	a, b, c := newWaiter(), newWaiter(), newWaiter()
+	d.enqueue(a, now)
+	d.enqueue(b, now.Add(time.Millisecond))
+	c.front = true
+	d.enqueue(c, now.Add(2*time.Millisecond))
+	if c.deadline != a.deadline {
+		t.Fatalf("front deadline %v, want the old front's %v", c.deadline, a.deadline)
+	}
+	if d.dequeue() != c || d.dequeue() != a || d.dequeue() != b || d.waiting.Load() != 0 {
+		t.Fatal("order not c, a, b")
+	}
+}
