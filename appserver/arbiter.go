@@ -292,6 +292,10 @@ func (a *arbiter) acquire(wt *waiter, now time.Time) {
 	}
 	if !a.disp.enqueue(wt, now) {
 		wt.reply <- grant{err: ErrQueueFull}
+		return
+	}
+	if w := a.pipelineTarget(now); w != nil {
+		a.pipelineQueued(w, now) // the oldest first, maybe wt
 	}
 }
 
@@ -482,7 +486,7 @@ func (a *arbiter) spawned(ev spawnedEv, now time.Time) {
 	w.proc, w.http = ev.sp.proc, ev.sp.http
 	w.pid = w.proc.Pid()
 	if ev.sp.conn != nil {
-		w.conn, w.rd = ev.sp.conn, ev.sp.rd
+		w.conn, w.rd, w.next = ev.sp.conn, ev.sp.rd, ev.sp.next
 		w.wr = wire.NewWriter(w.conn, 0)
 	}
 	w.setState(Idle)
@@ -551,6 +555,7 @@ func (a *arbiter) finalize(w *worker, now time.Time) {
 	if w.rd != nil {
 		w.rd.Close()
 	}
+	w.next.close()
 	if w.http != nil {
 		w.http.closeIdle()
 	}

@@ -30,6 +30,9 @@ type waiter struct {
 	// front: the request was dispatched before, to a worker that failed
 	// before reading it, so it goes first.
 	front bool
+	// patience: how long a pipelined request waits for its turn before
+	// it takes itself back (set with the lease).
+	patience time.Duration
 }
 
 // grant answers a waiter: a leased worker or an error. A pipelined
@@ -39,10 +42,9 @@ type grant struct {
 	w      *worker
 	err    error
 	behind bool
-	// salvage: the turn comes after the request ahead timed out; the
-	// request behind must first find out whether the worker read it
-	// (pipeline.go).
-	salvage bool
+	// failedAhead: the turn comes after the request ahead failed; the
+	// request behind takes itself back if the worker did not (pipeline.go).
+	failedAhead bool
 }
 
 func newWaiter() *waiter { return &waiter{reply: make(chan grant, 2)} }
@@ -69,7 +71,7 @@ type dispatcher struct {
 	queue   list.List // of *waiter, oldest first
 	limit   int
 	timeout time.Duration
-	// waiting mirrors queue.Len() for readers without mu (pipeline.go).
+	// waiting mirrors queue.Len() for readers without mu (pipelineNext).
 	waiting atomic.Int32
 
 	ready []*worker // command workers that may take requests, in the order they became ready

@@ -53,9 +53,7 @@ const (
 // acquire waits for a worker: an idle one at once, else in the FIFO
 // queue until one frees up, the queue times out, or ctx ends. With
 // acquirePipeline it may instead return a busy worker and a waiter on
-// which the request's turn will come (see waitTurn). A Python worker is
-// marked sending either way until the request's frames are written
-// (exchange.sent).
+// which the request's turn will come (exchange.runBehind).
 func (p *Pool) acquire(ctx context.Context, how acquireMode) (*worker, *waiter, error) {
 	if !p.running.Load() {
 		return nil, nil, ErrUnavailable
@@ -97,7 +95,10 @@ func (p *Pool) acquire(ctx context.Context, how acquireMode) (*worker, *waiter, 
 	w, turn, err := p.granted(wt, <-wt.reply)
 	switch {
 	case turn != nil:
-		p.withdrawBehind(w, turn)
+		// Nothing was queued to it yet, and the sending mark is ours:
+		// nothing else is pipelined while it is set.
+		w.sending.Store(false)
+		p.giveBack(w, turn)
 	case w != nil:
 		p.release(w, outcomeOK)
 	}
@@ -117,22 +118,11 @@ func (p *Pool) granted(wt *waiter, g grant) (*worker, *waiter, error) {
 	return g.w, nil, g.err
 }
 
-// waitTurn waits until the request pipelined with turn may read its
-// response, and says how: ok false means the worker failed before
-// reading it (dispatch it again); salvage means the request ahead timed
-// out, so whether the worker read it is still to be found out. It never
-// gives up early: the request's frames are with the worker, whose answer
-// must be read, and the wait is bounded by the timeout of the request
-// ahead.
-func (p *Pool) waitTurn(turn *waiter) (ok, salvage bool) {
-	g := <-turn.reply
-	waiterPool.Put(turn)
-	return g.err == nil, g.salvage
-}
-
-// withdrawBehind gives back a pipelined lease whose frames were never
-// written (the client left first).
-func (p *Pool) withdrawBehind(w *worker, turn *waiter) {
+// giveBack ends a pipelined lease whose request the worker never read
+// (its queue was empty when taken back, or it was never queued): it
+// withdraws from behind w, or, if its turn came meanwhile, releases w,
+// which has nothing of it to answer.
+func (p *Pool) giveBack(w *worker, turn *waiter) {
 	a := p.a
 	a.mu.Lock()
 	mine := w.behind == turn
@@ -141,16 +131,13 @@ func (p *Pool) withdrawBehind(w *worker, turn *waiter) {
 		w.inflight--
 	}
 	a.mu.Unlock()
-	w.sending.Store(false)
 	if mine {
 		waiterPool.Put(turn)
 		return
 	}
-	if ok, _ := p.waitTurn(turn); ok {
-		// Nothing was sent: the worker is as it was (or, after a
-		// timeout, already doomed).
-		p.release(w, outcomeOK)
-	}
+	<-turn.reply
+	waiterPool.Put(turn)
+	p.release(w, outcomeOK)
 }
 
 // release gives w back with the request's outcome: directly when no

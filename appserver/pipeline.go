@@ -2,64 +2,165 @@ package appserver
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"syscall"
 	"time"
+	"unsafe"
+
+	"github.com/tandem-server/tandem/appserver/wire"
 )
 
-// Pipelining: one request written ahead to a busy Python worker.
+// Pipelining: one request queued ahead to a busy Python worker.
 //
 // Under load every worker is busy and requests wait. If a waiting request
-// is written to a worker only once that worker has answered the one before,
-// the worker sleeps between the two: it sends its answer, blocks in
-// poll(), and is woken when the next request arrives a round trip later.
-// Measured with Flask on 2 cores, tandem's workers slept once per request
-// and spent 160 µs of CPU on each, where uWSGI's workers, finding the next
-// connection already in their accept queue, slept once per 8 and spent
-// 108 µs (docs/benchmarks-app.md). So, when no worker is idle, a small
-// request is written at once to a busy worker, behind the request it is
-// serving; the worker reads it as soon as it has answered, without
-// sleeping. The request goroutine waits for its turn, then reads the
-// response as usual.
+// reaches a worker only once that worker has answered the one before, the
+// worker sleeps between the two: it sends its answer, blocks in poll(),
+// and is woken when the next request arrives a round trip later. Measured
+// with Flask on 2 cores, tandem's workers slept once per request and spent
+// 135 µs of CPU on each, where uWSGI's workers, finding the next
+// connection already in their accept queue, rarely slept and spent 108 µs
+// (docs/benchmarks-app.md). So, when no worker is idle, a small request is
+// queued at once to a busy worker; the worker takes it as soon as it has
+// answered, without sleeping. The request goroutine waits for its turn,
+// then reads the response as usual.
 //
-// The rules:
-//   - Only when no worker is idle and nobody is queued: a queued request
-//     is older, so it goes first (it is pipelined when a worker's turn
-//     passes, see passTurn).
-//   - Only requests whose frames are small (no body, or one up to
-//     inlineBody), so writing them never waits for the worker.
-//   - At most one request behind each worker, and only once every frame of
-//     the request ahead of it is written (worker.sending).
-//   - Only behind a request that is likely to end soon: the app's recent
-//     requests take less than pipelineSlowApp on average, and the current
-//     one has run less than twice that average. Among those workers, the
-//     one whose request has run longest. A slow request (a report, an
-//     upload) thus rarely has anything waiting behind it; when it has, the
-//     wait is bounded by `timeout`, as for any request.
+// The queue is a SOCK_SEQPACKET socket pair per worker, made by the worker
+// and sent to tandem with its R frame (nextQueue). tandem writes a
+// pipelined request (H, body, E: a complete request) as one message; the
+// worker reads it when it is idle. tandem keeps a copy of the worker's
+// reading end, so it can take the message back, and the kernel hands a
+// message to exactly one reader: whoever reads it first owns it. A
+// request taken back was never seen by the worker and is dispatched again,
+// first in the queue; one the worker took is answered by it. That makes
+// two things safe:
+//   - Patience. A request behind one that turns out to be slow (a report
+//     behind which a page was queued) takes itself back after
+//     pipelinePatience of the app's average service time, so no request
+//     waits long behind a slow one, which a worker pool must never do
+//     (issue 3's fairness test; gunicorn's and uWSGI's shared accept queue
+//     has the same property).
+//   - Failure. When the request ahead fails (crash, timeout, protocol
+//     error), the worker is dying; the request behind takes itself back
+//     and is served elsewhere, unless the worker had already taken it:
+//     then it shares the worker's fate (502), as any request in flight.
+//
+// The rules for queueing a request behind a worker:
+//   - Only when no worker is idle, and nobody older is queued (a queued
+//     request goes first: it is queued behind a worker whenever one is
+//     leased or passes its turn).
+//   - Only small requests (no body, or one up to pipelineMaxBody), so
+//     one message carries them.
+//   - At most one behind each worker, and only once the worker's latest
+//     request is all written (worker.sending) and its queue is empty
+//     (nextQueue.empty): the worker reads its connection before its
+//     queue, so it meets requests in order, and a take-back takes back
+//     the request's own message, never one queued before it.
+//   - Only if the app's requests take less than pipelineSlowApp on average
+//     (beyond that, the sleep saved is noise), and behind a request that
+//     has run less than twice that average. Among such workers, the one
+//     whose request has run longest.
 //   - Not behind a request that will retire its worker (max_requests).
-//
-// When the request ahead fails, whether the one behind was started decides
-// what happens to it. The worker reads a request only after writing the
-// last frame of the previous response, and a stream socket keeps order:
-//   - The connection broke before that last frame: the request behind was
-//     never read. It is dispatched again (errRetry), first in the queue.
-//   - The request ahead timed out: Serve stopped reading at its deadline,
-//     and the worker is being killed (SIGKILL within killGrace). The
-//     request behind reads on (salvage): the end of the response ahead
-//     means the worker may have started it, so it is answered like any
-//     request on a dying worker; the connection ending before that means
-//     it was never read, and it is dispatched again.
-//   - Otherwise (an error frame, a protocol error) it gets its turn and
-//     fails or succeeds like any request on that worker.
 
 // errRetry tells a pipelined request that its worker failed before
 // reading it: dispatch it again.
 var errRetry = errors.New("worker failed before the pipelined request started")
 
-// pipelineSlowApp: an app whose requests take this long on average gains
-// nothing worth the risk of waiting behind a slow request.
-const pipelineSlowApp = 20 * time.Millisecond
+const (
+	// pipelineSlowApp: an app whose requests take this long on average
+	// gains nothing worth a request's wait behind another.
+	pipelineSlowApp = 20 * time.Millisecond
+	// pipelinePatience: a pipelined request waits this many times the
+	// app's average service time for its turn, at least
+	// pipelineMinPatience, then takes itself back.
+	pipelinePatience    = 4
+	pipelineMinPatience = 2 * time.Millisecond
+	// pipelineMaxBody: the largest request body pipelined.
+	pipelineMaxBody = 16 << 10
+	// pipelineMaxMsg: the largest message (head and body frames); the
+	// worker reads messages into a buffer of this size.
+	pipelineMaxMsg = 64 << 10
+)
 
-// pipelineTarget returns a busy worker the request can be pipelined to,
-// marked sending, or nil. mu held.
+// nextQueue is tandem's side of a worker's pipelining queue: the end it
+// writes messages to, and a copy of the worker's end, to take a message
+// back. Both are shared with the worker, so neither is switched to
+// non-blocking mode (that flag belongs to the open file, which the worker
+// shares); each call passes MSG_DONTWAIT instead. Safe for concurrent use.
+type nextQueue struct {
+	send, take *os.File
+}
+
+// takeNextQueue takes the two descriptors a worker sends with its R
+// frame; nil if it sent none (then it is never pipelined to).
+func takeNextQueue(rd *wire.Reader) *nextQueue {
+	send, ok := rd.TakeFile("tandem-next-send")
+	if !ok {
+		return nil
+	}
+	take, ok := rd.TakeFile("tandem-next-take")
+	if !ok {
+		send.Close()
+		return nil
+	}
+	return &nextQueue{send: send, take: take}
+}
+
+// push queues msg for the worker. The queue holds at most one message
+// (one request behind), so it never blocks.
+func (q *nextQueue) push(msg []byte) error {
+	if len(msg) > pipelineMaxMsg {
+		return fmt.Errorf("pipelined request of %d bytes exceeds %d", len(msg), pipelineMaxMsg)
+	}
+	var err error
+	for {
+		err = syscall.Sendto(int(q.send.Fd()), msg, syscall.MSG_DONTWAIT, nil)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("queue pipelined request: %w", err)
+	}
+	return nil
+}
+
+// empty reports whether the worker has read every message queued to it
+// (SIOCINQ, spelled TIOCINQ in package syscall: the next message's size).
+// A request is queued only to an empty queue, so a take-back can only
+// ever find that request's own message: the kernel hands out the oldest
+// message first, whoever queued it.
+func (q *nextQueue) empty() bool {
+	var n int32
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, q.take.Fd(), syscall.TIOCINQ, uintptr(unsafe.Pointer(&n)))
+	return errno == 0 && n == 0
+}
+
+// takeBack removes the queued message if the worker has not read it, and
+// reports whether it did.
+func (q *nextQueue) takeBack() bool {
+	var b [16]byte // a longer message is truncated, which discards the rest
+	for {
+		n, _, err := syscall.Recvfrom(int(q.take.Fd()), b[:], syscall.MSG_DONTWAIT|syscall.MSG_TRUNC)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return false // EAGAIN: the worker has it
+		}
+		return n > 0
+	}
+}
+
+func (q *nextQueue) close() {
+	if q != nil {
+		q.send.Close()
+		q.take.Close()
+	}
+}
+
+// pipelineTarget returns a busy worker the request can be queued behind,
+// or nil. mu held.
 func (a *arbiter) pipelineTarget(now time.Time) *worker {
 	limit, ok := a.pipeAge()
 	if !ok || a.cur.concurrent() {
@@ -74,10 +175,6 @@ func (a *arbiter) pipelineTarget(now time.Time) *worker {
 			best = w
 		}
 	}
-	if best == nil {
-		return nil
-	}
-	best.sending.Store(true) // only request goroutines clear it; we hold mu
 	return best
 }
 
@@ -94,11 +191,23 @@ func (a *arbiter) pipeAge() (time.Duration, bool) {
 	return 2 * a.svcTime, true
 }
 
-// canPipeline reports whether a request may be written behind w's
-// current one, now. mu held.
+// patience is how long a pipelined request waits for its turn before it
+// takes itself back. mu held.
+func (a *arbiter) patience() time.Duration {
+	if a.pipeMaxAge > 0 {
+		return a.pipeMaxAge // tests: as long as the age limit
+	}
+	return max(pipelinePatience*a.svcTime, pipelineMinPatience)
+}
+
+// canPipeline reports whether a request may be queued behind w's current
+// one, now. mu held.
 func (a *arbiter) canPipeline(w *worker, now time.Time, limit time.Duration) bool {
-	if w.state != Busy || w.http != nil || w.behind != nil || w.inflight != 1 || w.timedOut.Load() || w.sending.Load() {
+	if w.state != Busy || w.next == nil || w.behind != nil || w.inflight != 1 || w.timedOut.Load() || w.sending.Load() {
 		return false
+	}
+	if !w.next.empty() {
+		return false // the request ahead was pipelined too, and is still queued
 	}
 	if now.Sub(w.leasedAt) >= limit {
 		return false
@@ -107,44 +216,39 @@ func (a *arbiter) canPipeline(w *worker, now time.Time, limit time.Duration) boo
 	return !hit
 }
 
-// leaseBehind pipelines wt's request to w (marked sending by the caller).
+// leaseBehind leases w to wt's request, behind its current one.
 func (a *arbiter) leaseBehind(w *worker, wt *waiter) {
 	w.behind = wt
 	w.inflight++
+	w.sending.Store(true)
+	wt.patience = a.patience()
 	wt.reply <- grant{w: w, behind: true}
 }
 
 // passTurn runs when w's current request is released with out: the
-// request behind it gets its turn, or errRetry if the worker cannot have
-// read it (see above). mu held.
+// request behind it gets its turn, told whether the request ahead failed
+// (see above). mu held.
 func (a *arbiter) passTurn(w *worker, out outcome, now time.Time) {
 	b := w.behind
 	w.behind = nil
-	if out == outcomeCrash {
-		w.inflight--
-		b.reply <- grant{err: errRetry}
-		return
-	}
 	w.leasedAt = now
-	b.reply <- grant{w: w, salvage: out == outcomeTimeout}
+	b.reply <- grant{w: w, failedAhead: out != outcomeOK}
 }
 
-// pipelineQueued writes the oldest queued request behind w's new current
+// pipelineQueued queues the oldest queued request behind w's current
 // one, if it may be. mu held.
 func (a *arbiter) pipelineQueued(w *worker, now time.Time) {
 	e := a.disp.queue.Front()
 	if e == nil || !e.Value.(*waiter).pipeline {
 		return
 	}
-	if limit, ok := a.pipeAge(); !ok || !a.canPipeline(w, now, limit) {
-		return
+	if limit, ok := a.pipeAge(); ok && a.canPipeline(w, now, limit) {
+		a.leaseBehind(w, a.disp.dequeue())
 	}
-	w.sending.Store(true)
-	a.leaseBehind(w, a.disp.dequeue())
 }
 
-// pipelineNext writes the oldest queued request behind w's current one,
-// whose frames are now written, if it may be.
+// pipelineNext queues the oldest queued request behind w, whose latest
+// request is now all written, if it may be.
 func (p *Pool) pipelineNext(w *worker) {
 	a := p.a
 	if a.disp.waiting.Load() == 0 {

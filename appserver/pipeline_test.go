@@ -1,19 +1,40 @@
 package appserver
 
 import (
-	"errors"
+	"bytes"
+	"os"
 	"syscall"
 	"testing"
 	"time"
 )
 
 // pipeRig is an arbiter rig whose app is fast (so pipelining is allowed)
-// and whose workers' requests were written, as Serve would have done.
+// and whose workers have a pipelining queue.
 func pipeRig(t *testing.T, workers int) *arbiterRig {
 	r := newRig(t, fakeApp(workers))
 	r.boot()
 	r.a.svcTime = time.Millisecond
+	for _, w := range r.a.workers {
+		w.next, _ = testQueue(t)
+	}
 	return r
+}
+
+// testQueue is a pipelining queue and the worker's reading end.
+func testQueue(t *testing.T) (*nextQueue, *os.File) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	take, err := syscall.Dup(fds[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &nextQueue{send: os.NewFile(uintptr(fds[0]), "send"), take: os.NewFile(uintptr(take), "take")}
+	theirs := os.NewFile(uintptr(fds[1]), "worker")
+	t.Cleanup(func() { q.close(); theirs.Close() })
+	return q, theirs
 }
 
 // busy leases a worker for a request whose frames are written.
@@ -70,7 +91,7 @@ func TestPipeline_BehindTheLongestRunning(t *testing.T) {
 	r.now = r.now.Add(time.Millisecond)
 	r.do(releaseEv{w: w1, out: outcomeOK})
 	turn, ok := turnOf(wt)
-	if !ok || turn.w != w1 || turn.err != nil || turn.salvage {
+	if !ok || turn.w != w1 || turn.err != nil || turn.failedAhead {
 		t.Fatalf("turn %+v (came %v)", turn, ok)
 	}
 	if w1.state != Busy || w1.inflight != 1 || w1.behind != nil || !w1.leasedAt.Equal(r.now) {
@@ -93,6 +114,7 @@ func TestPipeline_WhenNot(t *testing.T) {
 		{"no request timed yet", func(r *arbiterRig, w *worker) { r.a.svcTime = 0 }},
 		{"request ahead running for twice the average", func(r *arbiterRig, w *worker) { r.now = r.now.Add(2 * time.Millisecond) }},
 		{"request ahead timed out", func(r *arbiterRig, w *worker) { w.timedOut.Store(true) }},
+		{"worker without a queue", func(r *arbiterRig, w *worker) { w.next = nil }},
 		{"worker retires after the request ahead", func(r *arbiterRig, w *worker) { w.maxRequests = 1 }},
 		{"one already behind", func(r *arbiterRig, w *worker) {
 			if _, g, _ := r.acquirePipelined(); !g.behind {
@@ -176,40 +198,56 @@ func TestPipeline_TurnPassesToQueue(t *testing.T) {
 	}
 }
 
-// TestPipeline_WorkerBrokeFirst: a worker whose connection broke before
-// answering the request ahead never read the one behind: it is told to
-// dispatch again, and the worker is not held for it.
-func TestPipeline_WorkerBrokeFirst(t *testing.T) {
-	r := pipeRig(t, 1)
-	w := r.busy()
-	wt, _, _ := r.acquirePipelined()
-	r.do(releaseEv{w: w, out: outcomeCrash})
-	g, ok := turnOf(wt)
-	if !ok || !errors.Is(g.err, errRetry) || g.w != nil {
-		t.Fatalf("turn %+v (came %v), want errRetry", g, ok)
-	}
-	if w.leased() || w.state != Draining {
-		t.Fatalf("worker %s, inflight %d", w.state, w.inflight)
+// TestPipeline_FailedAhead: when the request ahead breaks its worker
+// (crash or timeout), the request behind gets its turn marked
+// failedAhead, still holding the worker, so it can take itself back
+// before the worker is gone.
+func TestPipeline_FailedAhead(t *testing.T) {
+	for _, out := range []outcome{outcomeCrash, outcomeTimeout, outcomeProtocol} {
+		r := pipeRig(t, 1)
+		w := r.busy()
+		wt, _, _ := r.acquirePipelined()
+		r.do(releaseEv{w: w, out: out})
+		g, ok := turnOf(wt)
+		if !ok || g.w != w || !g.failedAhead {
+			t.Fatalf("outcome %d: turn %+v (came %v), want failedAhead", out, g, ok)
+		}
+		if w.inflight != 1 || w.state != Draining || w.termSent {
+			t.Fatalf("outcome %d: worker %s, inflight %d, SIGTERM %v", out, w.state, w.inflight, w.termSent)
+		}
+		if out == outcomeTimeout && !hasSignal(r.proc(w).signals(), syscall.SIGUSR2) {
+			t.Fatal("timed-out worker not sent SIGUSR2")
+		}
+		r.do(releaseEv{w: w, out: outcomeOK})
+		if w.leased() {
+			t.Fatalf("outcome %d: still leased after the request behind gave it back", out)
+		}
 	}
 }
 
-// TestPipeline_AfterTimeout: behind a request that timed out, the turn
-// comes with salvage set, while the worker is being killed.
-func TestPipeline_AfterTimeout(t *testing.T) {
-	r := pipeRig(t, 1)
-	w := r.busy()
-	wt, _, _ := r.acquirePipelined()
-	r.do(releaseEv{w: w, out: outcomeTimeout})
-	g, ok := turnOf(wt)
-	if !ok || g.w != w || !g.salvage {
-		t.Fatalf("turn %+v (came %v), want salvage", g, ok)
+// TestNextQueue_TakeBack: a message the worker has not read is taken
+// back exactly once; one it read cannot be.
+func TestNextQueue_TakeBack(t *testing.T) {
+	q, worker := testQueue(t)
+	if err := q.push([]byte("request one")); err != nil {
+		t.Fatal(err)
 	}
-	if !w.timedOut.Load() || w.state != Draining || !hasSignal(r.proc(w).signals(), syscall.SIGUSR2) || w.termSent {
-		t.Fatalf("worker %s, timed out %v, signals %v, SIGTERM %v", w.state, w.timedOut.Load(), r.proc(w).signals(), w.termSent)
+	if !q.takeBack() || q.takeBack() {
+		t.Fatal("unread message not taken back exactly once")
 	}
-	r.do(releaseEv{w: w, out: outcomeOK})
-	if w.leased() {
-		t.Fatal("still leased after the request behind released it")
+	if err := q.push([]byte("request two")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := worker.Read(buf)
+	if err != nil || !bytes.Equal(buf[:n], []byte("request two")) {
+		t.Fatalf("worker read %q, %v", buf[:n], err)
+	}
+	if q.takeBack() {
+		t.Fatal("took back a message the worker read")
+	}
+	if err := q.push(make([]byte, pipelineMaxMsg+1)); err == nil {
+		t.Fatal("oversized message queued")
 	}
 }
 

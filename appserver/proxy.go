@@ -76,7 +76,7 @@ func (p *Pool) serveWire(w http.ResponseWriter, r *http.Request) int {
 	}
 	defer body.Close()
 	how := acquireQueue
-	if body == nil || body.Len() <= inlineBody {
+	if body == nil || body.Len() <= pipelineMaxBody {
 		how = acquirePipeline
 	}
 	for {
@@ -92,10 +92,14 @@ func (p *Pool) serveWire(w http.ResponseWriter, r *http.Request) int {
 		var res result
 		if turn != nil {
 			p.pipelined.Add(1)
-			var again bool
-			if res, again = x.runBehind(turn); again {
+			var again, released bool
+			res, again, released = x.runBehind(turn)
+			switch {
+			case released:
+				return res.status
+			case again:
 				p.redispatched.Add(1)
-				how = acquireRetry // the worker failed before reading it
+				how = acquireRetry // the worker never read it
 				continue
 			}
 		} else {
@@ -231,19 +235,9 @@ func (x *exchange) run() result {
 	return x.exchange()
 }
 
-// nextStream numbers the request on its worker (marked sending).
-func (x *exchange) nextStream() {
-	x.wk.stream++
-	if x.wk.stream == 0 {
-		x.wk.stream = 1
-	}
-	x.stream = x.wk.stream
-}
-
-// sent clears the worker's sending mark once the request's frames are all
-// written (or will never be), so a request may be pipelined behind. Only
-// the first call counts: by the next, the mark may be a pipelined
-// request's.
+// sent clears the worker's sending mark once the request is all written
+// (or will never be), so a request may be pipelined behind it. Only the
+// first call counts: by the next, the mark may be another request's.
 func (x *exchange) sent() {
 	if !x.isSent {
 		x.isSent = true
@@ -252,72 +246,89 @@ func (x *exchange) sent() {
 	}
 }
 
+// nextStream numbers the request on its worker.
+func (x *exchange) nextStream() {
+	x.stream = x.wk.stream.Add(1)
+	if x.stream == 0 {
+		x.stream = x.wk.stream.Add(1)
+	}
+}
+
 // runBehind serves a request pipelined to a busy worker (pipeline.go):
-// it writes the request at once, waits for its turn, then reads the
-// response like run. again reports that the worker failed before reading
-// the request, which must be dispatched anew.
-func (x *exchange) runBehind(turn *waiter) (res result, again bool) {
+// it queues the request at once, waits for its turn, then reads the
+// response like run. again reports that the worker never read the
+// request, which must be dispatched anew; released, that the worker was
+// given back and status is the whole answer.
+func (x *exchange) runBehind(turn *waiter) (res result, again, released bool) {
 	x.nextStream()
-	status, err := x.writeHead()
-	if status == 0 && err == nil {
-		if err = x.bufferBody(); err == nil {
-			err = x.wk.wr.Flush()
+	wr := msgWriters.Get().(*wire.Writer)
+	status, err := x.writeHead(wr)
+	if status == 0 {
+		if err = x.bufferBody(wr); err == nil {
+			err = x.wk.next.push(wr.Pending())
 		}
 	}
-	if err != nil {
-		x.wk.wr.Reset()
-	}
-	x.bodyDone = true
+	wr.Reset()
+	msgWriters.Put(wr)
 	x.sent()
-	ok, salvage := x.p.waitTurn(turn)
-	if !ok {
-		return result{}, true
+	if status != 0 || err != nil {
+		x.p.giveBack(x.wk, turn)
+		if status != 0 {
+			return result{status: status}, false, true
+		}
+		return result{}, true, false // as if the worker failed first
 	}
-	if salvage && !x.salvage() {
-		x.p.release(x.wk, outcomeOK) // its fate is decided: timed out
-		return result{}, true
-	}
+	g, ok := x.awaitTurn(turn)
 	switch {
-	case status != 0:
-		return result{out: outcomeOK, status: status}, false // nothing was written
-	case err != nil:
-		return x.broken(err), false
+	case !ok:
+		return result{}, true, false // taken back: never started
+	case g.failedAhead:
+		if x.wk.next.takeBack() {
+			x.p.release(x.wk, outcomeOK) // nothing of ours to answer; it is retired already
+			return result{}, true, false
+		}
+		// The worker took it, then died with the request ahead.
+		x.p.log.Error("worker failed with a pipelined request queued", zap.String("app", x.p.name),
+			zap.Int("worker", x.wk.id), zap.Int("pid", x.wk.pid), zap.String("path", x.r.URL.Path))
+		return result{out: outcomeCrash, status: http.StatusBadGateway}, false, false
 	}
 	x.wk.conn.SetDeadline(time.Now().Add(x.wk.gen.app.Timeout))
+	x.bodyDone = true // the whole request is with the worker: an abort may go out
 	stop := context.AfterFunc(x.r.Context(), x.abort)
-	return x.end(x.readResponse(), stop), false
+	return x.end(x.readResponse(), stop), false, false
 }
 
-// salvage reads what is left of the timed-out response ahead, on a
-// worker being killed, and reports whether the worker may have read this
-// request: true once that response's last frame (Z or X) arrives, false
-// when the connection ends before it (pipeline.go).
-func (x *exchange) salvage() bool {
-	x.wk.conn.SetDeadline(time.Now().Add(killGrace + crashGrace))
+// awaitTurn waits for the request's turn on its worker. Past its patience,
+// or when its client leaves, the request tries to take itself back; ok
+// false means it did (the worker never saw it, and holds nothing of it).
+func (x *exchange) awaitTurn(turn *waiter) (g grant, ok bool) {
+	timer := time.NewTimer(turn.patience)
+	defer timer.Stop()
+	done := x.r.Context().Done()
 	for {
-		f, err := x.wk.rd.ReadFrame()
-		switch {
-		case err != nil:
-			x.wk.rd.Close() // descriptors of the abandoned response
-			return false
-		case f.Stream == x.stream:
-			// Impossible without the end of the response ahead: the
-			// worker is broken; let the response reader say so.
-			return true
-		case f.Type == wire.Done || f.Type == wire.Error:
-			return true
-		case f.Type == wire.File:
-			if file, ok := x.wk.rd.TakeFile("abandoned"); ok {
-				file.Close() // else this response would take it
-			}
+		select {
+		case g = <-turn.reply:
+			waiterPool.Put(turn)
+			return g, true
+		case <-timer.C:
+		case <-done:
+			done = nil
 		}
+		if x.wk.next.takeBack() {
+			x.p.giveBack(x.wk, turn)
+			return grant{}, false
+		}
+		// The worker has it: the request ahead is done, so the turn is
+		// moments away. Wait for it.
 	}
 }
 
-// writeHead puts the H frame in the worker's writer. A status (431) means
-// it could not be encoded and nothing was written.
-func (x *exchange) writeHead() (status int, err error) {
-	wr := x.wk.wr
+// msgWriters build pipelined requests, one message each.
+var msgWriters = sync.Pool{New: func() any { return wire.NewWriter(nil, 0) }}
+
+// writeHead puts the H frame in wr. A status (431) means it could not be
+// encoded and nothing was written.
+func (x *exchange) writeHead(wr *wire.Writer) (status int, err error) {
 	bodyLen := int64(-1)
 	if x.body != nil {
 		bodyLen = x.body.Len()
@@ -333,14 +344,14 @@ func (x *exchange) writeHead() (status int, err error) {
 }
 
 func (x *exchange) exchange() result {
-	if status, _ := x.writeHead(); status != 0 {
+	if status, _ := x.writeHead(x.wk.wr); status != 0 {
 		x.sent()
 		// Nothing was sent; the worker is untouched.
 		return result{out: outcomeOK, status: status}
 	}
 	inline := x.body == nil || x.body.Len() <= inlineBody
 	if inline {
-		if err := x.bufferBody(); err != nil {
+		if err := x.bufferBody(x.wk.wr); err != nil {
 			x.wk.wr.Reset()
 			x.sent()
 			return x.broken(err)
@@ -378,11 +389,11 @@ func (x *exchange) end(res result, stop func() bool) result {
 	return res
 }
 
-// bufferBody buffers the whole (small) body and E behind H, for
-// sendAndAwait to write at once. (Only a head and body larger than the
-// writer's buffer make it write some of it already.)
-func (x *exchange) bufferBody() error {
-	wr := x.wk.wr
+// bufferBody buffers the whole (small) body and E behind H, in wr: for
+// sendAndAwait to write at once, or as one pipelined message. (Only a
+// head and body larger than the writer's buffer make it write some of it
+// already.)
+func (x *exchange) bufferBody(wr *wire.Writer) error {
 	if x.body != nil {
 		src, err := x.body.Reader()
 		if err != nil {

@@ -44,6 +44,7 @@ type process interface {
 type spawned struct {
 	conn *net.UnixConn
 	rd   *wire.Reader // holds anything read past R
+	next *nextQueue   // sent with R; nil if none came
 	http *backend
 	proc process
 }
@@ -53,6 +54,7 @@ func (sp spawned) discard() {
 	if sp.conn != nil {
 		sp.conn.Close()
 	}
+	sp.next.close()
 	if sp.http != nil {
 		sp.http.closeIdle()
 	}
@@ -216,8 +218,9 @@ func socketpair() (*net.UnixConn, *os.File, error) {
 	return c.(*net.UnixConn), theirs, nil
 }
 
-// readReady reads the worker's R frame within ctx and spawnTimeout.
-func readReady(ctx context.Context, conn *net.UnixConn) (*wire.Reader, int, error) {
+// readReady reads the worker's R frame within ctx and spawnTimeout, and
+// the pipelining queue sent with it (see nextQueue).
+func readReady(ctx context.Context, conn *net.UnixConn) (*wire.Reader, *nextQueue, int, error) {
 	deadline := time.Now().Add(spawnTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -228,17 +231,17 @@ func readReady(ctx context.Context, conn *net.UnixConn) (*wire.Reader, int, erro
 	rd := wire.NewReader(conn, 0)
 	f, err := rd.ReadFrame()
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	if f.Type != wire.Ready {
-		return nil, 0, fmt.Errorf("first frame %q, want R", f.Type)
+		return nil, nil, 0, fmt.Errorf("first frame %q, want R", f.Type)
 	}
 	pid, err := strconv.Atoi(string(f.Payload))
 	if err != nil || pid <= 0 {
-		return nil, 0, fmt.Errorf("bad pid %q in R frame", f.Payload)
+		return nil, nil, 0, fmt.Errorf("bad pid %q in R frame", f.Payload)
 	}
 	conn.SetReadDeadline(time.Time{})
-	return rd, pid, nil
+	return rd, takeNextQueue(rd), pid, nil
 }
 
 // osProcess is a real process. Exactly one of cmd (our child by exec) or
@@ -427,7 +430,7 @@ func (l *freshLauncher) spawn(ctx context.Context, id int) (spawned, error) {
 		return spawned{}, fmt.Errorf("start %s: %w", l.cfg.app.Python, err)
 	}
 	proc := &osProcess{cmd: cmd}
-	rd, _, err := readReady(ctx, conn)
+	rd, next, _, err := readReady(ctx, conn)
 	if err != nil {
 		conn.Close()
 		grace := time.Duration(0)
@@ -441,7 +444,7 @@ func (l *freshLauncher) spawn(ctx context.Context, id int) (spawned, error) {
 		}
 		return spawned{}, fmt.Errorf("worker not ready (%v; %s): %s", err, st, tail)
 	}
-	return spawned{conn: conn, rd: rd, proc: proc}, nil
+	return spawned{conn: conn, rd: rd, next: next, proc: proc}, nil
 }
 
 var (

@@ -73,12 +73,14 @@ func canMove(from, to State) bool {
 
 // worker is one worker process in the arbiter's table.
 //
-// Ownership: every field except conn, snd, rd, wr, stream and timedOut is
+// Ownership: every field except conn, snd, rd, wr, stream, next, sending and timedOut is
 // touched only under the arbiter's mu: by the arbiter goroutine, or by the
 // hand-off fast path (handoff.go), which only leases and gives back. While
 // a Python worker is leased for a request (inflight == 1), the request
-// goroutine alone uses conn, snd, rd, wr and stream; the lease and release,
-// made under mu, order the accesses. timedOut is atomic because the
+// goroutine alone uses conn, snd, rd and wr; the lease and release,
+// made under mu, order the accesses. A request pipelined behind it
+// (pipeline.go) uses only next, stream and sending, which are safe for
+// concurrent use, until its turn. timedOut is atomic because the
 // arbiter sets it while a request goroutine may read it. A command worker
 // (http != nil) has no conn: any number of request goroutines use its
 // backend at once, which is safe for concurrent use.
@@ -94,12 +96,15 @@ type worker struct {
 	snd    *sender // writes requests over conn's RawConn; made on first use
 	rd     *wire.Reader
 	wr     *wire.Writer
-	stream uint32
-	// sending is set from a Python worker's lease until the request's
-	// frames are all written to conn, so a pipelined request's frames
-	// never go out before (or inside) those of the request ahead of it,
-	// and the two never share wr (pipeline.go). Set under mu, cleared by
-	// the request goroutine.
+	stream atomic.Uint32 // the last request's stream number
+	// next carries a request pipelined behind the current one
+	// (pipeline.go); nil if the worker did not offer one.
+	next *nextQueue
+	// sending is set from a lease until the request is all written (to
+	// conn, or to next when pipelined); a request is pipelined only while
+	// it is clear, so the worker, which reads conn before next, never
+	// meets requests out of order. Set under mu, cleared by the request
+	// goroutine.
 	sending atomic.Bool
 
 	// http is a command worker's HTTP endpoint; nil for a Python worker.

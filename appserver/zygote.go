@@ -265,7 +265,7 @@ func (l *zygoteLauncher) spawn(ctx context.Context, id int) (spawned, error) {
 		conn.Close()
 		return spawned{}, fmt.Errorf("send fork request: %w", err)
 	}
-	rd, pid, err := readReady(ctx, conn)
+	rd, next, pid, err := readReady(ctx, conn)
 	if err != nil {
 		conn.Close()
 		z.mu.Lock()
@@ -281,7 +281,8 @@ func (l *zygoteLauncher) spawn(ctx context.Context, id int) (spawned, error) {
 	proc, err := os.FindProcess(pid)
 	if err != nil {
 		conn.Close()
+		next.close()
 		return spawned{}, fmt.Errorf("find worker pid %d: %w", pid, err)
 	}
-	return spawned{conn: conn, rd: rd, proc: &osProcess{p: proc}}, nil
+	return spawned{conn: conn, rd: rd, next: next, proc: &osProcess{p: proc}}, nil
 }

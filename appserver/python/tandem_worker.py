@@ -49,6 +49,7 @@ from collections import deque
 HDR = struct.Struct('<cII')          # type, stream, payload length
 HDR_SIZE = HDR.size                  # 9
 MAX_FRAME = 16 * 1024 * 1024
+MAX_PIPELINED = 64 * 1024             # largest pipelined request (one message)
 MAX_CHUNK = 65536                    # largest B/D payload
 MAX_VAR = 0xFFFF                     # longest uwsgi var key or value
 TO_EOF = 0xFFFFFFFFFFFFFFFF          # F count: to the end of the file
@@ -704,12 +705,18 @@ def base_environ():
     }
 
 
-def handle(conn, app, base, stream, payload):
+def handle(conn, app, base, stream, payload, body=None):
     """Serve the request whose H frame carried payload: environ, app call,
-    response frames, then the rest of its body frames (through E)."""
+    response frames, then the rest of its body frames (through E). A
+    pipelined request comes whole: body is its list of chunks."""
     environ = base.copy()
     _environ_into(payload, environ)
     inp = environ['wsgi.input'] = Input(conn, stream)
+    if body is not None:
+        inp.done = True
+        if body:
+            inp._ahead = deque(body)
+            inp._ahead_bytes = sum(map(len, body))
     resp = Response(conn, stream, inp, environ.get('REQUEST_METHOD') == 'HEAD')
     result = None
     try:
@@ -773,21 +780,45 @@ def _on_sigterm(signum, frame_):
 
 
 def serve(sock, app):
-    """Serve requests on sock until SIGTERM or EOF; returns the exit code."""
+    """Serve requests on sock until SIGTERM or EOF; returns the exit code.
+
+    Requests come on sock, and, when tandem pipelines one behind the
+    request being served, as one whole message on the worker's queue: a
+    SOCK_SEQPACKET pair made here, both ends sent to tandem with R so that
+    it can also take a message back. Whoever reads a message first owns
+    it. An idle worker reads sock first: tandem queues a request only once
+    the one before it is all written, so this keeps their order."""
     conn = Conn(sock)
     base = base_environ()
     state = _state
-    read_frame = conn.read_frame
+    queue, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    buf = bytearray(MAX_PIPELINED)
+    view = memoryview(buf)
+    idle_wait = select.poll()
+    idle_wait.register(sock, select.POLLIN)
+    idle_wait.register(queue, select.POLLIN)
     try:
-        conn.send(frame(b'R', 0, b'%d' % os.getpid()))
+        socket.send_fds(sock, [frame(b'R', 0, b'%d' % os.getpid())], [theirs.fileno(), queue.fileno()])
+        theirs.close()
         while True:
             state.idle = True
             if state.stopping:
                 return 0
-            try:
-                ftype, stream, payload = read_frame()
-            except EOFError:
-                return 0
+            f = conn.poll_frame()
+            if f is None and conn.end > conn.start:
+                f = conn.read_frame()    # the rest of a frame is on its way
+            if f is None:
+                if conn.eof:
+                    return 0
+                try:
+                    n = queue.recv_into(buf, 0, socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    idle_wait.poll()     # either one; then look again
+                    continue
+                state.idle = False
+                _handle_pipelined(conn, app, base, view[:n])
+                continue
+            ftype, stream, payload = f
             if ftype != b'H':
                 if ftype in b'BEA':
                     continue         # late frames of a finished/aborted request
@@ -799,6 +830,35 @@ def serve(sock, app):
         return 4
     except (BrokenPipeError, ConnectionResetError, EOFError):
         return 0                     # tandem went away mid-response
+
+
+def _handle_pipelined(conn, app, base, msg):
+    """Serve a pipelined request: H, B..., E frames in one message."""
+    off, end = 0, len(msg)
+    stream, head, body = None, None, []
+    while off < end:
+        if end - off < HDR_SIZE:
+            raise ProtocolError('truncated frame in a pipelined request')
+        ftype, s, length = HDR.unpack_from(msg, off)
+        off += HDR_SIZE
+        if end - off < length:
+            raise ProtocolError('truncated frame in a pipelined request')
+        payload = bytes(msg[off:off + length])
+        off += length
+        if head is None:
+            if ftype != b'H':
+                raise ProtocolError('pipelined request starts with %r' % ftype)
+            stream, head = s, payload
+        elif s != stream or ftype not in b'BE':
+            raise ProtocolError('unexpected %r frame in a pipelined request' % ftype)
+        elif ftype == b'B':
+            body.append(payload)
+        else:
+            if off != end:
+                raise ProtocolError('data after E in a pipelined request')
+            handle(conn, app, base, stream, head, body)
+            return
+    raise ProtocolError('pipelined request without E')
 
 
 def _worker_signals():
