@@ -786,8 +786,13 @@ def serve(sock, app):
     request being served, as one whole message on the worker's queue: a
     SOCK_SEQPACKET pair made here, both ends sent to tandem with R so that
     it can also take a message back. Whoever reads a message first owns
-    it. An idle worker reads sock first: tandem queues a request only once
-    the one before it is all written, so this keeps their order."""
+    it.
+
+    tandem queues a request only once the one before it is all written,
+    and numbers a worker's requests in order, so a queued request follows
+    the last one served here unless one came on sock meanwhile. When its
+    number says one may have (it is not the next number: numbers of
+    requests tandem took back are skipped), sock is read first."""
     conn = Conn(sock)
     base = base_environ()
     state = _state
@@ -797,6 +802,7 @@ def serve(sock, app):
     idle_wait = select.poll()
     idle_wait.register(sock, select.POLLIN)
     idle_wait.register(queue, select.POLLIN)
+    last = 0                         # stream of the last request served
     try:
         socket.send_fds(sock, [frame(b'R', 0, b'%d' % os.getpid())], [theirs.fileno(), queue.fileno()])
         theirs.close()
@@ -816,15 +822,14 @@ def serve(sock, app):
                     idle_wait.poll()     # either one; then look again
                     continue
                 state.idle = False
-                _handle_pipelined(conn, app, base, view[:n])
+                if n < HDR_SIZE or HDR.unpack_from(buf)[1] != (last + 1 if last != 0xFFFFFFFF else 1):
+                    last = _serve_sock_first(conn, app, base, last)
+                last = _handle_pipelined(conn, app, base, view[:n])
                 continue
-            ftype, stream, payload = f
-            if ftype != b'H':
-                if ftype in b'BEA':
-                    continue         # late frames of a finished/aborted request
-                raise ProtocolError('unexpected %r frame while idle' % ftype)
-            state.idle = False
-            handle(conn, app, base, stream, payload)
+            if _is_request(f):
+                state.idle = False
+                last = f[1]
+                handle(conn, app, base, f[1], f[2])
     except ProtocolError as e:
         sys.stderr.write('tandem worker %d: protocol error: %s\n' % (os.getpid(), e))
         return 4
@@ -832,8 +837,34 @@ def serve(sock, app):
         return 0                     # tandem went away mid-response
 
 
+def _is_request(f):
+    """Whether frame f, read while idle, starts a request (else it is a
+    late frame of one that ended)."""
+    ftype = f[0]
+    if ftype == b'H':
+        return True
+    if ftype in b'BEA':
+        return False
+    raise ProtocolError('unexpected %r frame while idle' % ftype)
+
+
+def _serve_sock_first(conn, app, base, last):
+    """Serve what came on sock before a queued request; returns the
+    stream of the last request served."""
+    while True:
+        f = conn.poll_frame()
+        if f is None and conn.end > conn.start:
+            f = conn.read_frame()    # the rest of a frame is on its way
+        if f is None:
+            return last
+        if _is_request(f):
+            last = f[1]
+            handle(conn, app, base, f[1], f[2])
+
+
 def _handle_pipelined(conn, app, base, msg):
-    """Serve a pipelined request: H, B..., E frames in one message."""
+    """Serve a pipelined request: H, B..., E frames in one message.
+    Returns its stream."""
     off, end = 0, len(msg)
     stream, head, body = None, None, []
     while off < end:
@@ -857,7 +888,7 @@ def _handle_pipelined(conn, app, base, msg):
             if off != end:
                 raise ProtocolError('data after E in a pipelined request')
             handle(conn, app, base, stream, head, body)
-            return
+            return stream
     raise ProtocolError('pipelined request without E')
 
 
