@@ -118,6 +118,25 @@ func (p *Pool) granted(wt *waiter, g grant) (*worker, *waiter, error) {
 	return g.w, nil, g.err
 }
 
+// takeBackBehind takes back the request pipelined behind w with turn if
+// the worker has not read it, and then ends its lease. Under mu, so that
+// the request is still behind: once its turn comes, another request may
+// be queued behind it, and a take-back would take that one's message.
+func (p *Pool) takeBackBehind(w *worker, turn *waiter) bool {
+	a := p.a
+	a.mu.Lock()
+	took := w.behind == turn && w.next.takeBack()
+	if took {
+		w.behind = nil
+		w.inflight--
+	}
+	a.mu.Unlock()
+	if took {
+		waiterPool.Put(turn)
+	}
+	return took
+}
+
 // giveBack ends a pipelined lease whose request the worker never read
 // (its queue was empty when taken back, or it was never queued): it
 // withdraws from behind w, or, if its turn came meanwhile, releases w,

@@ -314,12 +314,11 @@ func (x *exchange) awaitTurn(turn *waiter) (g grant, ok bool) {
 		case <-done:
 			done = nil
 		}
-		if x.wk.next.takeBack() {
-			x.p.giveBack(x.wk, turn)
+		if x.p.takeBackBehind(x.wk, turn) {
 			return grant{}, false
 		}
-		// The worker has it: the request ahead is done, so the turn is
-		// moments away. Wait for it.
+		// The worker has it, or the turn came: the request ahead is done,
+		// so the turn is moments away. Wait for it.
 	}
 }
 
