@@ -118,14 +118,14 @@ func (p *Pool) granted(wt *waiter, g grant) (*worker, *waiter, error) {
 	return g.w, nil, g.err
 }
 
-// takeBackBehind takes back the request pipelined behind w with turn if
-// the worker has not read it, and then ends its lease. Under mu, so that
-// the request is still behind: once its turn comes, another request may
-// be queued behind it, and a take-back would take that one's message.
-func (p *Pool) takeBackBehind(w *worker, turn *waiter) bool {
+// takeBackBehind takes back the request (stream) pipelined behind w with
+// turn if the worker has not read it, and then ends its lease. Under mu,
+// so that the request is still behind: once its turn comes, another
+// request may be queued behind it.
+func (p *Pool) takeBackBehind(w *worker, turn *waiter, stream uint32) bool {
 	a := p.a
 	a.mu.Lock()
-	took := w.behind == turn && w.next.takeBack()
+	took := w.behind == turn && w.next.takeBack(stream, false)
 	if took {
 		w.behind = nil
 		w.inflight--

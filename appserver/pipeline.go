@@ -1,12 +1,12 @@
 package appserver
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/tandem-server/tandem/appserver/wire"
 )
@@ -52,10 +52,9 @@ import (
 //   - Only small requests (no body, or one up to pipelineMaxBody), so
 //     one message carries them.
 //   - At most one behind each worker, and only once the worker's latest
-//     request is all written (worker.sending) and its queue is empty
-//     (nextQueue.empty): the worker reads its connection before its
-//     queue, so it meets requests in order, and a take-back takes back
-//     the request's own message, never one queued before it.
+//     request is all written (worker.sending), so the worker meets
+//     requests in the order tandem numbered them (see serve in
+//     tandem_worker.py).
 //   - Only if the app's requests take less than pipelineSlowApp on average
 //     (beyond that, the sleep saved is noise), and behind a request that
 //     has run less than twice that average. Among such workers, the one
@@ -70,11 +69,12 @@ const (
 	// pipelineSlowApp: an app whose requests take this long on average
 	// gains nothing worth a request's wait behind another.
 	pipelineSlowApp = 20 * time.Millisecond
-	// pipelinePatience: a pipelined request waits this many times the
-	// app's average service time for its turn, at least
-	// pipelineMinPatience, then takes itself back.
-	pipelinePatience    = 4
-	pipelineMinPatience = 2 * time.Millisecond
+	// A pipelined request waits for its turn twice the app's average
+	// service time, within these bounds, then takes itself back. The
+	// average is pulled up by every slow request, so the upper bound is
+	// what keeps a fast request from waiting long behind a slow one.
+	pipelineMinPatience = time.Millisecond
+	pipelineMaxPatience = 5 * time.Millisecond
 	// pipelineMaxBody: the largest request body pipelined.
 	pipelineMaxBody = 16 << 10
 	// pipelineMaxMsg: the largest message (head and body frames); the
@@ -125,32 +125,51 @@ func (q *nextQueue) push(msg []byte) error {
 	return nil
 }
 
-// empty reports whether the worker has read every message queued to it
-// (SIOCINQ, spelled TIOCINQ in package syscall: the next message's size).
-// A request is queued only to an empty queue, so a take-back can only
-// ever find that request's own message: the kernel hands out the oldest
-// message first, whoever queued it.
-func (q *nextQueue) empty() bool {
-	var n int32
-	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, q.take.Fd(), syscall.TIOCINQ, uintptr(unsafe.Pointer(&n)))
-	return errno == 0 && n == 0
-}
-
-// takeBack removes the queued message if the worker has not read it, and
-// reports whether it did.
-func (q *nextQueue) takeBack() bool {
-	var b [16]byte // a longer message is truncated, which discards the rest
-	for {
-		n, _, err := syscall.Recvfrom(int(q.take.Fd()), b[:], syscall.MSG_DONTWAIT|syscall.MSG_TRUNC)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err != nil:
-			return false // EAGAIN: the worker has it
+// takeBack removes the message of request stream if the worker has not
+// read it, and reports whether it did. The queue holds at most two
+// messages: the request ahead's, if the worker has not read it yet, and
+// this one's, behind it (the kernel hands out the oldest first, whoever
+// asks). So a request takes back only its own message, and only if it is
+// the oldest; if the request ahead is still queued, the worker has not
+// even started that one, and the request behind waits for its turn.
+// With drain (the worker is dying: the request ahead failed), the
+// messages ahead of it are discarded on the way.
+func (q *nextQueue) takeBack(stream uint32, drain bool) bool {
+	var h [wire.HeaderLen]byte
+	if !drain {
+		n, err := q.recv(h[:], syscall.MSG_PEEK)
+		if err != nil || n < wire.HeaderLen || streamOf(h[:]) != stream {
+			return false // nothing queued (the worker has it), or the request ahead is
 		}
-		return n > 0
+	}
+	for {
+		// Taken, not peeked: what we hold now is ours to judge.
+		n, err := q.recv(h[:], 0)
+		if err != nil {
+			return false // the worker took it meanwhile
+		}
+		if n >= wire.HeaderLen && streamOf(h[:]) == stream {
+			return true
+		}
+		if !drain {
+			return false // cannot happen: nothing is queued behind it
+		}
 	}
 }
+
+// recv reads the oldest message without blocking; a message longer than
+// b is cut to it (MSG_TRUNC: the rest is discarded).
+func (q *nextQueue) recv(b []byte, flags int) (int, error) {
+	for {
+		n, _, err := syscall.Recvfrom(int(q.take.Fd()), b, syscall.MSG_DONTWAIT|syscall.MSG_TRUNC|flags)
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
+}
+
+// streamOf is the stream of the frame whose header h is.
+func streamOf(h []byte) uint32 { return binary.LittleEndian.Uint32(h[1:5]) }
 
 func (q *nextQueue) close() {
 	if q != nil {
@@ -197,7 +216,7 @@ func (a *arbiter) patience() time.Duration {
 	if a.pipeMaxAge > 0 {
 		return a.pipeMaxAge // tests: as long as the age limit
 	}
-	return max(pipelinePatience*a.svcTime, pipelineMinPatience)
+	return min(max(2*a.svcTime, pipelineMinPatience), pipelineMaxPatience)
 }
 
 // canPipeline reports whether a request may be queued behind w's current
@@ -205,9 +224,6 @@ func (a *arbiter) patience() time.Duration {
 func (a *arbiter) canPipeline(w *worker, now time.Time, limit time.Duration) bool {
 	if w.state != Busy || w.next == nil || w.behind != nil || w.inflight != 1 || w.timedOut.Load() || w.sending.Load() {
 		return false
-	}
-	if !w.next.empty() {
-		return false // the request ahead was pipelined too, and is still queued
 	}
 	if now.Sub(w.leasedAt) >= limit {
 		return false

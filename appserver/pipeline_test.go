@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tandem-server/tandem/appserver/wire"
 )
 
 // pipeRig is an arbiter rig whose app is fast (so pipelining is allowed)
@@ -225,26 +227,38 @@ func TestPipeline_FailedAhead(t *testing.T) {
 	}
 }
 
-// TestNextQueue_TakeBack: a message the worker has not read is taken
-// back exactly once; one it read cannot be.
+// TestNextQueue_TakeBack: a request takes back its own message if the
+// worker has not read it, exactly once; not one the worker read; and not
+// while the request ahead is still queued (unless draining a dying
+// worker's queue).
 func TestNextQueue_TakeBack(t *testing.T) {
+	msg := func(stream uint32) []byte { return wire.AppendHeader(nil, wire.Head, stream, 0) }
 	q, worker := testQueue(t)
-	if err := q.push([]byte("request one")); err != nil {
+	if err := q.push(msg(1)); err != nil {
 		t.Fatal(err)
 	}
-	if !q.takeBack() || q.takeBack() {
+	if q.takeBack(2, false) {
+		t.Fatal("took back another request's message")
+	}
+	if !q.takeBack(1, false) || q.takeBack(1, false) {
 		t.Fatal("unread message not taken back exactly once")
 	}
-	if err := q.push([]byte("request two")); err != nil {
-		t.Fatal(err)
-	}
+	q.push(msg(2))
 	buf := make([]byte, 64)
 	n, err := worker.Read(buf)
-	if err != nil || !bytes.Equal(buf[:n], []byte("request two")) {
+	if err != nil || !bytes.Equal(buf[:n], msg(2)) {
 		t.Fatalf("worker read %q, %v", buf[:n], err)
 	}
-	if q.takeBack() {
+	if q.takeBack(2, false) {
 		t.Fatal("took back a message the worker read")
+	}
+	q.push(msg(3)) // ahead, not yet read
+	q.push(msg(4))
+	if q.takeBack(4, false) {
+		t.Fatal("took back a message queued behind an unread one")
+	}
+	if !q.takeBack(4, true) || q.takeBack(3, true) {
+		t.Fatal("draining did not find the message behind, or left the one ahead")
 	}
 	if err := q.push(make([]byte, pipelineMaxMsg+1)); err == nil {
 		t.Fatal("oversized message queued")

@@ -283,7 +283,7 @@ func (x *exchange) runBehind(turn *waiter) (res result, again, released bool) {
 	case !ok:
 		return result{}, true, false // taken back: never started
 	case g.failedAhead:
-		if x.wk.next.takeBack() {
+		if x.wk.next.takeBack(x.stream, true) {
 			x.p.release(x.wk, outcomeOK) // nothing of ours to answer; it is retired already
 			return result{}, true, false
 		}
@@ -314,7 +314,7 @@ func (x *exchange) awaitTurn(turn *waiter) (g grant, ok bool) {
 		case <-done:
 			done = nil
 		}
-		if x.p.takeBackBehind(x.wk, turn) {
+		if x.p.takeBackBehind(x.wk, turn, x.stream) {
 			return grant{}, false
 		}
 		// The worker has it, or the turn came: the request ahead is done,

@@ -789,10 +789,11 @@ def serve(sock, app):
     it.
 
     tandem queues a request only once the one before it is all written,
-    and numbers a worker's requests in order, so a queued request follows
-    the last one served here unless one came on sock meanwhile. When its
-    number says one may have (it is not the next number: numbers of
-    requests tandem took back are skipped), sock is read first."""
+    and numbers a worker's requests in order. So a queued request whose
+    number follows the last one served is served at once, the common case
+    under load (one recv, no sleep). Otherwise a request may have come on
+    sock before it (or only numbers tandem took back were skipped), and
+    sock is read first."""
     conn = Conn(sock)
     base = base_environ()
     state = _state
@@ -802,39 +803,46 @@ def serve(sock, app):
     idle_wait = select.poll()
     idle_wait.register(sock, select.POLLIN)
     idle_wait.register(queue, select.POLLIN)
-    last = 0                         # stream of the last request served
+    queue_fd = queue.fileno()
+    nxt = 1                          # the stream that follows the last one served
     try:
-        socket.send_fds(sock, [frame(b'R', 0, b'%d' % os.getpid())], [theirs.fileno(), queue.fileno()])
+        socket.send_fds(sock, [frame(b'R', 0, b'%d' % os.getpid())], [theirs.fileno(), queue_fd])
         theirs.close()
         while True:
             state.idle = True
             if state.stopping:
                 return 0
-            f = conn.poll_frame()
-            if f is None and conn.end > conn.start:
-                f = conn.read_frame()    # the rest of a frame is on its way
-            if f is None:
-                if conn.eof:
-                    return 0
+            if conn.start == conn.end:   # nothing from sock in hand
                 try:
                     n = queue.recv_into(buf, 0, socket.MSG_DONTWAIT)
                 except (BlockingIOError, InterruptedError):
-                    idle_wait.poll()     # either one; then look again
+                    n = 0
+                if n:
+                    state.idle = False
+                    if n < HDR_SIZE or HDR.unpack_from(buf)[1] != nxt:
+                        nxt = _serve_sock_first(conn, app, base, nxt)
+                    nxt = _after(_handle_pipelined(conn, app, base, view[:n]))
                     continue
-                state.idle = False
-                if n < HDR_SIZE or HDR.unpack_from(buf)[1] != (last + 1 if last != 0xFFFFFFFF else 1):
-                    last = _serve_sock_first(conn, app, base, last)
-                last = _handle_pipelined(conn, app, base, view[:n])
-                continue
+                if conn.eof:
+                    return 0
+                if all(fd == queue_fd for fd, _ in idle_wait.poll()):
+                    continue             # only the queue: look there again
+            f = conn.read_frame()
             if _is_request(f):
                 state.idle = False
-                last = f[1]
+                nxt = _after(f[1])
                 handle(conn, app, base, f[1], f[2])
     except ProtocolError as e:
         sys.stderr.write('tandem worker %d: protocol error: %s\n' % (os.getpid(), e))
         return 4
     except (BrokenPipeError, ConnectionResetError, EOFError):
         return 0                     # tandem went away mid-response
+
+
+def _after(stream):
+    """The stream number tandem gives the request after stream (0 is
+    skipped when the count wraps)."""
+    return stream + 1 if stream != 0xFFFFFFFF else 1
 
 
 def _is_request(f):
@@ -848,17 +856,17 @@ def _is_request(f):
     raise ProtocolError('unexpected %r frame while idle' % ftype)
 
 
-def _serve_sock_first(conn, app, base, last):
+def _serve_sock_first(conn, app, base, nxt):
     """Serve what came on sock before a queued request; returns the
-    stream of the last request served."""
+    stream number that follows the last request served."""
     while True:
         f = conn.poll_frame()
         if f is None and conn.end > conn.start:
             f = conn.read_frame()    # the rest of a frame is on its way
         if f is None:
-            return last
+            return nxt
         if _is_request(f):
-            last = f[1]
+            nxt = _after(f[1])
             handle(conn, app, base, f[1], f[2])
 
 
