@@ -837,6 +837,10 @@ def serve(sock, app):
         return 4
     except (BrokenPipeError, ConnectionResetError, EOFError):
         return 0                     # tandem went away mid-response
+    finally:
+        view.release()
+        queue.close()
+        theirs.close()
 
 
 def _after(stream):

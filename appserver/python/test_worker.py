@@ -163,6 +163,7 @@ class Edge:
         self.buf = bytearray()
         self.fds = deque()
         self.next_stream = 1
+        self.queue = None            # (send, take): the worker's pipelining queue
 
     def read_frame(self, timeout=10):
         self.sock.settimeout(timeout)
@@ -172,6 +173,9 @@ class Edge:
                 if len(self.buf) >= 9 + n:
                     payload = bytes(self.buf[9:9 + n])
                     del self.buf[:9 + n]
+                    if ftype == b'R':
+                        assert len(self.fds) == 2, 'R without the queue: %r' % self.fds
+                        self.queue = tuple(socket.socket(fileno=self.fds.popleft()) for _ in range(2))
                     return ftype, stream, payload
             data, fds, _, _ = socket.recv_fds(self.sock, 1 << 20, 4)
             self.fds.extend(fds)
@@ -241,6 +245,32 @@ class Edge:
         timeout = kw.pop('timeout', 10)
         return self.read_reply(self.send_request(*a, **kw), timeout)
 
+    def pipeline(self, method='GET', path='/', body=None):
+        """Queue a request as tandem pipelines one: one message on the
+        worker's queue. Returns its stream."""
+        stream = self.next_stream
+        self.next_stream += 1
+        env = [('REQUEST_METHOD', method), ('PATH_INFO', path), ('QUERY_STRING', ''),
+               ('SERVER_NAME', 'localhost'), ('SERVER_PORT', '8080'),
+               ('SERVER_PROTOCOL', 'HTTP/1.1'), ('wsgi.url_scheme', 'http')]
+        if body is not None:
+            env += [('CONTENT_LENGTH', str(len(body)))]
+        msg = [tw.frame(b'H', stream, tw.encode_vars(env))]
+        if body:
+            msg += [tw.frame(b'B', stream, body[:3]), tw.frame(b'B', stream, body[3:])]
+        msg.append(tw.frame(b'E', stream))
+        self.queue[0].send(b''.join(msg))
+        return stream
+
+    def take_back(self):
+        """Take the oldest queued request back, as tandem does; its stream,
+        or None if the worker has read it."""
+        try:
+            msg = self.queue[1].recv(1 << 16, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return None
+        return tw.HDR.unpack_from(msg)[1]
+
 
 class Proc:
     """A worker/zygote subprocess whose fd 3 is the child end of a socketpair."""
@@ -276,6 +306,8 @@ class Proc:
 
     def close(self):
         self.edge.sock.close()
+        for s in self.edge.queue or ():
+            s.close()
         try:
             self.p.wait(5)
         except subprocess.TimeoutExpired:
@@ -506,6 +538,38 @@ class WorkerTest(unittest.TestCase):
 
     def test_pid(self):
         self.assertEqual(int(self.edge.request('GET', '/pid').body), self.pid)
+
+    def test_pipelined_behind_current(self):
+        # A request queued while one is served is served next, in order,
+        # with its body.
+        a = self.edge.send_request('GET', '/sleep', query='t=0.2')
+        b = self.edge.pipeline('POST', '/echo', body=b'piped body')
+        ra, rb = self.edge.read_reply(a), self.edge.read_reply(b)
+        self.assertEqual((ra.status, ra.body, rb.status), (200, b'slept', 200))
+        self.assertEqual(json.loads(rb.body)['sha'], hashlib.sha256(b'piped body').hexdigest())
+
+    def test_pipelined_taken_back_is_never_served(self):
+        # tandem takes a queued request back (its patience ran out): the
+        # worker never serves it, and the next request, whose number skips
+        # the taken one, is served from the queue all the same.
+        a = self.edge.send_request('GET', '/sleep', query='t=0.2')
+        b = self.edge.pipeline('GET', '/hello')
+        self.assertEqual(self.edge.take_back(), b)
+        self.assertEqual(self.edge.read_reply(a).status, 200)
+        c = self.edge.pipeline('GET', '/hello')
+        rc = self.edge.read_reply(c)
+        self.assertEqual((rc.status, rc.body), (200, b'hello world'))
+        self.assertIsNone(self.edge.take_back())
+
+    def test_pipelined_after_sock_request(self):
+        # A request on sock and one queued behind it while the worker is
+        # idle: the worker serves them in order even when it finds the
+        # queue first (the queued number is not the next one it expects).
+        for _ in range(20):
+            a = self.edge.send_request('GET', '/hello')
+            b = self.edge.pipeline('GET', '/pid')
+            self.assertEqual(self.edge.read_reply(a).body, b'hello world')
+            self.assertEqual(int(self.edge.read_reply(b).body), self.pid)
 
     def test_idle_worker_sleeps_once_per_request(self):
         # A task asleep in recv() on a unix socket is woken whenever the peer
