@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -34,10 +35,15 @@ func pipeHarness(t *testing.T, timeout time.Duration) (*harness, string) {
 	return h, pid
 }
 
+// fetchAsync GETs path, or POSTs body to it when "POST " prefixes it.
 func (h *harness) fetchAsync(ctx context.Context, path string) <-chan reply {
 	ch := make(chan reply, 1)
 	go func() {
-		req, _ := http.NewRequestWithContext(ctx, "GET", h.srv.URL+path, nil)
+		method, body := "GET", io.Reader(nil)
+		if p, ok := strings.CutPrefix(path, "POST "); ok {
+			method, path, body = "POST", p, strings.NewReader(pipeBody)
+		}
+		req, _ := http.NewRequestWithContext(ctx, method, h.srv.URL+path, body)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			ch <- reply{err: err, at: time.Now()}
@@ -104,6 +110,23 @@ func TestPipelineReal_BothServedInOrder(t *testing.T) {
 	}
 	if s := h.pool.Stats(); s.Pipelined != 1 || s.Redispatched != 0 {
 		t.Fatalf("pipelined %d, redispatched %d", s.Pipelined, s.Redispatched)
+	}
+}
+
+// pipeBody is a request body small enough to be pipelined (≤ 16 KiB).
+var pipeBody = strings.Repeat("pipelined body ", 1000)
+
+// TestPipelineReal_WithBody: a small request body travels in the
+// pipelined message, whole.
+func TestPipelineReal_WithBody(t *testing.T) {
+	h, _ := pipeHarness(t, 5*time.Second)
+	a, b := h.aheadAndBehind(t, context.Background(), "/sleep?0.2", "POST /echo")
+	ra, rb := get(t, a, "ahead"), get(t, b, "behind")
+	if ra.code != 200 || rb.code != 200 || rb.body != pipeBody {
+		t.Fatalf("ahead %d, behind %d with %d bytes (want %d)", ra.code, rb.code, len(rb.body), len(pipeBody))
+	}
+	if s := h.pool.Stats(); s.Pipelined != 1 {
+		t.Fatalf("pipelined %d", s.Pipelined)
 	}
 }
 

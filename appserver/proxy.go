@@ -262,9 +262,12 @@ func (x *exchange) nextStream() {
 func (x *exchange) runBehind(turn *waiter) (res result, again, released bool) {
 	x.nextStream()
 	wr := msgWriters.Get().(*wire.Writer)
-	status, err := x.writeHead(wr)
+	status := x.writeHead(wr)
+	var err error
 	if status == 0 {
-		if err = x.bufferBody(wr); err == nil {
+		// One B frame for the whole body (at most pipelineMaxBody), so
+		// the message writer never has to flush.
+		if err = x.bufferBody(wr, pipelineMaxBody); err == nil {
 			err = x.wk.next.push(wr.Pending())
 		}
 	}
@@ -322,12 +325,20 @@ func (x *exchange) awaitTurn(turn *waiter) (g grant, ok bool) {
 	}
 }
 
-// msgWriters build pipelined requests, one message each.
-var msgWriters = sync.Pool{New: func() any { return wire.NewWriter(nil, 0) }}
+// msgWriters build pipelined requests, one message each, of at most
+// pipelineMaxMsg bytes: a request that does not fit makes the writer
+// flush, which fails, and the request is dispatched the usual way.
+var msgWriters = sync.Pool{New: func() any { return wire.NewWriter(msgTooLarge{}, pipelineMaxMsg) }}
+
+type msgTooLarge struct{}
+
+func (msgTooLarge) Write([]byte) (int, error) {
+	return 0, errors.New("request too large to pipeline")
+}
 
 // writeHead puts the H frame in wr. A status (431) means it could not be
 // encoded and nothing was written.
-func (x *exchange) writeHead(wr *wire.Writer) (status int, err error) {
+func (x *exchange) writeHead(wr *wire.Writer) (status int) {
 	bodyLen := int64(-1)
 	if x.body != nil {
 		bodyLen = x.body.Len()
@@ -337,20 +348,20 @@ func (x *exchange) writeHead(wr *wire.Writer) (status int, err error) {
 	wr.StartFrame(wire.Head, x.stream)
 	appendEnviron(wr, x.r, bodyLen)
 	if err := wr.EndFrame(); err != nil {
-		return http.StatusRequestHeaderFieldsTooLarge, nil
+		return http.StatusRequestHeaderFieldsTooLarge
 	}
-	return 0, nil
+	return 0
 }
 
 func (x *exchange) exchange() result {
-	if status, _ := x.writeHead(x.wk.wr); status != 0 {
+	if status := x.writeHead(x.wk.wr); status != 0 {
 		x.sent()
 		// Nothing was sent; the worker is untouched.
 		return result{out: outcomeOK, status: status}
 	}
 	inline := x.body == nil || x.body.Len() <= inlineBody
 	if inline {
-		if err := x.bufferBody(x.wk.wr); err != nil {
+		if err := x.bufferBody(x.wk.wr, wire.MaxChunk); err != nil {
 			x.wk.wr.Reset()
 			x.sent()
 			return x.broken(err)
@@ -388,18 +399,18 @@ func (x *exchange) end(res result, stop func() bool) result {
 	return res
 }
 
-// bufferBody buffers the whole (small) body and E behind H, in wr: for
-// sendAndAwait to write at once, or as one pipelined message. (Only a
-// head and body larger than the writer's buffer make it write some of it
-// already.)
-func (x *exchange) bufferBody(wr *wire.Writer) error {
+// bufferBody buffers the whole (small) body and E behind H, in wr, in B
+// frames of up to chunk bytes: for sendAndAwait to write at once, or as
+// one pipelined message. (Only a head and body larger than the writer's
+// buffer make it write some of it already.)
+func (x *exchange) bufferBody(wr *wire.Writer, chunk int) error {
 	if x.body != nil {
 		src, err := x.body.Reader()
 		if err != nil {
 			return err
 		}
 		for {
-			if _, err := wr.ReadFrameFrom(wire.Body, x.stream, src, wire.MaxChunk); err == io.EOF {
+			if _, err := wr.ReadFrameFrom(wire.Body, x.stream, src, chunk); err == io.EOF {
 				break
 			} else if err != nil {
 				return err
