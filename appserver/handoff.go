@@ -119,44 +119,40 @@ func (p *Pool) granted(wt *waiter, g grant) (*worker, *waiter, error) {
 }
 
 // takeBackBehind takes back the request (stream) pipelined behind w with
-// turn if the worker has not read it, and then ends its lease. Under mu,
-// so that the request is still behind: once its turn comes, another
-// request may be queued behind it.
+// turn if the worker has not read it, and then ends its lease.
 func (p *Pool) takeBackBehind(w *worker, turn *waiter, stream uint32) bool {
-	a := p.a
-	a.mu.Lock()
-	took := w.behind == turn && w.next.takeBack(stream, false)
-	if took {
-		w.behind = nil
-		w.inflight--
-	}
-	a.mu.Unlock()
-	if took {
-		waiterPool.Put(turn)
-	}
-	return took
+	return p.leaveBehind(w, turn, func() bool { return w.next.takeBack(stream, false) })
 }
 
-// giveBack ends a pipelined lease whose request the worker never read
-// (its queue was empty when taken back, or it was never queued): it
-// withdraws from behind w, or, if its turn came meanwhile, releases w,
-// which has nothing of it to answer.
+// giveBack ends a pipelined lease whose request was never queued to the
+// worker: it leaves its place behind w, or, if its turn came meanwhile,
+// releases w, which has nothing of it to answer.
 func (p *Pool) giveBack(w *worker, turn *waiter) {
-	a := p.a
-	a.mu.Lock()
-	mine := w.behind == turn
-	if mine {
-		w.behind = nil
-		w.inflight--
-	}
-	a.mu.Unlock()
-	if mine {
-		waiterPool.Put(turn)
+	if p.leaveBehind(w, turn, nil) {
 		return
 	}
 	<-turn.reply
 	waiterPool.Put(turn)
 	p.release(w, outcomeOK)
+}
+
+// leaveBehind ends the lease of the request pipelined behind w with turn
+// if it is still behind and take (if any) succeeds. Under mu, so the
+// answer cannot change meanwhile: once its turn comes, another request
+// may be queued behind it, whose message a take-back must not touch.
+func (p *Pool) leaveBehind(w *worker, turn *waiter, take func() bool) bool {
+	a := p.a
+	a.mu.Lock()
+	left := w.behind == turn && (take == nil || take())
+	if left {
+		w.behind = nil
+		w.inflight--
+	}
+	a.mu.Unlock()
+	if left {
+		waiterPool.Put(turn)
+	}
+	return left
 }
 
 // release gives w back with the request's outcome: directly when no
