@@ -284,19 +284,11 @@ func (a *arbiter) acquire(wt *waiter, now time.Time) {
 		wt.reply <- grant{err: ErrUnavailable}
 		return
 	}
-	if wt.pipeline && a.disp.queued() == 0 {
-		if w := a.pipelineTarget(now); w != nil {
-			a.leaseBehind(w, wt)
-			return
-		}
-	}
 	if !a.disp.enqueue(wt, now) {
 		wt.reply <- grant{err: ErrQueueFull}
 		return
 	}
-	if w := a.pipelineTarget(now); w != nil {
-		a.pipelineQueued(w, now) // the oldest first, maybe wt
-	}
+	a.pipelineHead(now)
 }
 
 func (a *arbiter) lease(w *worker, wt *waiter, now time.Time) {

@@ -141,7 +141,7 @@ func recordProxyError(_ http.ResponseWriter, r *http.Request, err error) {
 // serveCommand serves r on command workers (see above and Serve).
 func (p *Pool) serveCommand(w http.ResponseWriter, r *http.Request) int {
 	for attempt := 1; ; attempt++ {
-		wk, _, err := p.acquire(r.Context(), acquireQueue)
+		wk, _, err := p.acquire(r.Context(), acquireQueue, nil)
 		if err != nil {
 			return p.unavailable(w, r, err)
 		}

@@ -24,9 +24,12 @@ type waiter struct {
 	reply    chan grant
 	deadline time.Time
 	elem     *list.Element // in the queue, or nil
-	// pipeline: the request's frames are small enough to be written to a
-	// busy worker ahead of its turn (pipeline.go).
-	pipeline bool
+	// msg is the request as one pipelining message (pipeline.go), built
+	// while it waits in the queue; nil if it is not (yet) pipelined. Set
+	// and read under mu. stream is the number it got when queued to a
+	// worker.
+	msg    []byte
+	stream uint32
 	// front: the request was dispatched before, to a worker that failed
 	// before reading it, so it goes first.
 	front bool

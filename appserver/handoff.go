@@ -54,13 +54,13 @@ const (
 // queue until one frees up, the queue times out, or ctx ends. With
 // acquirePipeline it may instead return a busy worker and a waiter on
 // which the request's turn will come (exchange.runBehind).
-func (p *Pool) acquire(ctx context.Context, how acquireMode) (*worker, *waiter, error) {
+func (p *Pool) acquire(ctx context.Context, how acquireMode, m *message) (*worker, *waiter, error) {
 	if !p.running.Load() {
 		return nil, nil, ErrUnavailable
 	}
 	a := p.a
 	wt := waiterPool.Get().(*waiter)
-	wt.pipeline, wt.front = how == acquirePipeline, how == acquireRetry
+	wt.front, wt.msg = how == acquireRetry, nil
 	a.mu.Lock()
 	a.acquire(wt, a.now())
 	queued := wt.elem != nil // else it was answered at once
@@ -74,6 +74,9 @@ func (p *Pool) acquire(ctx context.Context, how acquireMode) (*worker, *waiter, 
 	}
 	if !queued {
 		return p.granted(wt, <-wt.reply)
+	}
+	if how == acquirePipeline && m != nil {
+		p.offerMessage(wt, m)
 	}
 	select {
 	case g := <-wt.reply:
@@ -95,10 +98,9 @@ func (p *Pool) acquire(ctx context.Context, how acquireMode) (*worker, *waiter, 
 	w, turn, err := p.granted(wt, <-wt.reply)
 	switch {
 	case turn != nil:
-		// Nothing was queued to it yet, and the sending mark is ours:
-		// nothing else is pipelined while it is set.
-		w.sending.Store(false)
-		p.giveBack(w, turn)
+		// Its message is with the worker already: runBehind takes it
+		// back, or reads and drops its answer.
+		return w, turn, nil
 	case w != nil:
 		p.release(w, outcomeOK)
 	}
@@ -118,22 +120,27 @@ func (p *Pool) granted(wt *waiter, g grant) (*worker, *waiter, error) {
 	return g.w, nil, g.err
 }
 
+// offerMessage builds the queued request wt as a pipelining message
+// while it waits, and offers it: from now on it may be queued to a busy
+// worker (at once, if one can take it).
+func (p *Pool) offerMessage(wt *waiter, m *message) {
+	msg := m.build()
+	if msg == nil {
+		return // too large: it waits for an idle worker
+	}
+	a := p.a
+	a.mu.Lock()
+	if wt.elem != nil { // still queued
+		wt.msg = msg
+		a.pipelineHead(a.now())
+	}
+	a.mu.Unlock()
+}
+
 // takeBackBehind takes back the request (stream) pipelined behind w with
 // turn if the worker has not read it, and then ends its lease.
 func (p *Pool) takeBackBehind(w *worker, turn *waiter, stream uint32) bool {
 	return p.leaveBehind(w, turn, func() bool { return w.next.takeBack(stream, false) })
-}
-
-// giveBack ends a pipelined lease whose request was never queued to the
-// worker: it leaves its place behind w, or, if its turn came meanwhile,
-// releases w, which has nothing of it to answer.
-func (p *Pool) giveBack(w *worker, turn *waiter) {
-	if p.leaveBehind(w, turn, nil) {
-		return
-	}
-	<-turn.reply
-	waiterPool.Put(turn)
-	p.release(w, outcomeOK)
 }
 
 // leaveBehind ends the lease of the request pipelined behind w with turn

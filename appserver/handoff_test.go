@@ -94,7 +94,7 @@ func TestHandoff_ConcurrentExclusive(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < rounds; i++ {
-				w, _, err := p.acquire(context.Background(), acquireQueue)
+				w, _, err := p.acquire(context.Background(), acquireQueue, nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -129,7 +129,7 @@ func TestHandoff_FIFO(t *testing.T) {
 	app := fakeApp(1)
 	app.Queue = 16
 	p, _ := livePool(t, app)
-	held, _, err := p.acquire(context.Background(), acquireQueue)
+	held, _, err := p.acquire(context.Background(), acquireQueue, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestHandoff_FIFO(t *testing.T) {
 	order := make(chan int, n)
 	for i := 0; i < n; i++ {
 		go func() {
-			w, _, err := p.acquire(context.Background(), acquireQueue)
+			w, _, err := p.acquire(context.Background(), acquireQueue, nil)
 			if err != nil {
 				t.Error(err)
 				order <- -1
@@ -161,13 +161,13 @@ func TestHandoff_FIFO(t *testing.T) {
 // is retired (SIGTERM), and the waiter is served by its replacement.
 func TestHandoff_DrainingNotHandedOff(t *testing.T) {
 	p, l := livePool(t, fakeApp(1))
-	w, _, err := p.acquire(context.Background(), acquireQueue)
+	w, _, err := p.acquire(context.Background(), acquireQueue, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan *worker, 1)
 	go func() {
-		w2, _, err := p.acquire(context.Background(), acquireQueue)
+		w2, _, err := p.acquire(context.Background(), acquireQueue, nil)
 		if err != nil {
 			t.Error(err)
 		}
@@ -225,14 +225,14 @@ func TestHandoff_SlowPathCases(t *testing.T) {
 // leaves the queue at once, and the worker stays in service.
 func TestHandoff_CancelWhileQueued(t *testing.T) {
 	p, _ := livePool(t, fakeApp(1))
-	w, _, err := p.acquire(context.Background(), acquireQueue)
+	w, _, err := p.acquire(context.Background(), acquireQueue, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		_, _, err := p.acquire(ctx, acquireQueue)
+		_, _, err := p.acquire(ctx, acquireQueue, nil)
 		errc <- err
 	}()
 	waitLocked(t, p, "the waiter to queue", func() bool { return p.a.disp.queued() == 1 })
@@ -255,13 +255,13 @@ func TestHandoff_QueueTimeoutStillFires(t *testing.T) {
 	app := fakeApp(1)
 	app.QueueTimeout = 50 * time.Millisecond
 	p, _ := livePool(t, app)
-	w, _, err := p.acquire(context.Background(), acquireQueue)
+	w, _, err := p.acquire(context.Background(), acquireQueue, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.release(w, outcomeOK)
 	start := time.Now()
-	if _, _, err := p.acquire(context.Background(), acquireQueue); err != ErrQueueTimeout {
+	if _, _, err := p.acquire(context.Background(), acquireQueue, nil); err != ErrQueueTimeout {
 		t.Fatalf("queued acquire: %v, want ErrQueueTimeout", err)
 	}
 	if d := time.Since(start); d > tickEvery {
@@ -279,7 +279,7 @@ func TestHandoff_CountsQueuedRequests(t *testing.T) {
 	p, _ := livePool(t, app)
 	m := &Manager{pools: map[string]*Pool{"fake": p}}
 
-	held, _, err := p.acquire(context.Background(), acquireQueue)
+	held, _, err := p.acquire(context.Background(), acquireQueue, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestHandoff_CountsQueuedRequests(t *testing.T) {
 	}
 	got := make(chan error, 1)
 	go func() {
-		w, _, err := p.acquire(context.Background(), acquireQueue)
+		w, _, err := p.acquire(context.Background(), acquireQueue, nil)
 		if err == nil && p.release(w, outcomeOK) {
 			err = errors.New("release with nobody queued reported a hand-off")
 		}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/tandem-server/tandem/appserver/wire"
 )
 
@@ -232,13 +234,33 @@ func (a *arbiter) canPipeline(w *worker, now time.Time, limit time.Duration) boo
 	return !hit
 }
 
-// leaseBehind leases w to wt's request, behind its current one.
-func (a *arbiter) leaseBehind(w *worker, wt *waiter) {
+// leaseBehind queues wt's request to w, behind its current one, and
+// leases w to it; false if the message could not be queued. Writing the
+// message here, under mu, rather than in the request's goroutine, means
+// it is with the worker at once: that goroutine may not run for a while
+// on a busy machine, and the worker would sleep meanwhile (measured: it
+// did, before half its requests, for a median 0.4 ms).
+func (a *arbiter) leaseBehind(w *worker, wt *waiter) bool {
+	stream := w.nextStream()
+	setStream(wt.msg, stream)
+	if err := w.next.push(wt.msg); err != nil {
+		a.log.Warn("pipelining", zap.String("app", a.name), zap.Int("worker", w.id), zap.Error(err))
+		return false
+	}
 	w.behind = wt
 	w.inflight++
-	w.sending.Store(true)
+	wt.stream = stream
 	wt.patience = a.patience()
 	wt.reply <- grant{w: w, behind: true}
+	return true
+}
+
+// setStream numbers every frame of msg with stream.
+func setStream(msg []byte, stream uint32) {
+	for off := 0; off+wire.HeaderLen <= len(msg); {
+		binary.LittleEndian.PutUint32(msg[off+1:], stream)
+		off += wire.HeaderLen + int(binary.LittleEndian.Uint32(msg[off+5:]))
+	}
 }
 
 // passTurn runs when w's current request is released with out: the
@@ -255,11 +277,19 @@ func (a *arbiter) passTurn(w *worker, out outcome, now time.Time) {
 // one, if it may be. mu held.
 func (a *arbiter) pipelineQueued(w *worker, now time.Time) {
 	e := a.disp.queue.Front()
-	if e == nil || !e.Value.(*waiter).pipeline {
-		return
+	if e == nil || e.Value.(*waiter).msg == nil {
+		return // nobody waits, or the oldest cannot be pipelined (yet)
 	}
-	if limit, ok := a.pipeAge(); ok && a.canPipeline(w, now, limit) {
-		a.leaseBehind(w, a.disp.dequeue())
+	if limit, ok := a.pipeAge(); ok && a.canPipeline(w, now, limit) && a.leaseBehind(w, e.Value.(*waiter)) {
+		a.disp.dequeue()
+	}
+}
+
+// pipelineHead queues the oldest queued request to the best busy worker,
+// if it may be. mu held.
+func (a *arbiter) pipelineHead(now time.Time) {
+	if w := a.pipelineTarget(now); w != nil {
+		a.pipelineQueued(w, now)
 	}
 }
 

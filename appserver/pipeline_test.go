@@ -51,7 +51,7 @@ func (r *arbiterRig) busy() *worker {
 // ok false if it was queued.
 func (r *arbiterRig) acquirePipelined() (*waiter, grant, bool) {
 	wt := newWaiter()
-	wt.pipeline = true
+	wt.msg = append(wire.AppendHeader(nil, wire.Head, 0, 0), wire.AppendHeader(nil, wire.End, 0, 0)...)
 	r.do(acquireEv{wt: wt})
 	select {
 	case g := <-wt.reply:
@@ -84,8 +84,11 @@ func TestPipeline_BehindTheLongestRunning(t *testing.T) {
 	if !ok || !g.behind || g.w != w1 {
 		t.Fatalf("grant %+v (answered %v), want behind worker %d", g, ok, w1.id)
 	}
-	if w1.behind != wt || w1.inflight != 2 || !w1.sending.Load() || w2.behind != nil {
-		t.Fatalf("worker 1: behind %v inflight %d sending %v", w1.behind == wt, w1.inflight, w1.sending.Load())
+	if w1.behind != wt || w1.inflight != 2 || w2.behind != nil {
+		t.Fatalf("worker 1: behind %v inflight %d", w1.behind == wt, w1.inflight)
+	}
+	if wt.stream == 0 || wt.stream != w1.stream.Load() {
+		t.Fatalf("pipelined request numbered %d, worker at %d", wt.stream, w1.stream.Load())
 	}
 	if _, ok := turnOf(wt); ok {
 		t.Fatal("turn before the request ahead was released")

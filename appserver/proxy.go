@@ -79,8 +79,10 @@ func (p *Pool) serveWire(w http.ResponseWriter, r *http.Request) int {
 	if body == nil || body.Len() <= pipelineMaxBody {
 		how = acquirePipeline
 	}
+	m := message{r: r, body: body}
+	defer m.free()
 	for {
-		wk, turn, err := p.acquire(r.Context(), how)
+		wk, turn, err := p.acquire(r.Context(), how, &m)
 		if err != nil {
 			return p.unavailable(w, r, err)
 		}
@@ -88,15 +90,13 @@ func (p *Pool) serveWire(w http.ResponseWriter, r *http.Request) int {
 			// A reload switched the app to command workers meanwhile.
 			return p.proxySpooled(wk, w, r, body)
 		}
-		x := exchange{p: p, wk: wk, rw: w, r: r, body: body}
+		x := exchange{p: p, wk: wk, rw: w, r: r, body: body, pre: m.bytes()}
 		var res result
 		if turn != nil {
 			p.pipelined.Add(1)
-			var again, released bool
-			res, again, released = x.runBehind(turn)
+			var again bool
+			res, again = x.runBehind(turn)
 			switch {
-			case released:
-				return res.status
 			case again:
 				p.redispatched.Add(1)
 				how = acquireRetry // the worker never read it
@@ -198,8 +198,9 @@ type exchange struct {
 	aborted  atomic.Bool
 	once     sync.Once // abort runs once; Do also waits for a running abort
 	bodyErr  chan error
-	streamed bool // response head sent to the client
-	isSent   bool // sent ran
+	streamed bool   // response head sent to the client
+	isSent   bool   // sent ran
+	pre      []byte // the request's frames, prebuilt while it was queued; or nil
 
 	// Storage the result points into, so a small response costs no
 	// allocations of its own beyond one string for its head.
@@ -228,7 +229,7 @@ func (x *exchange) run() result {
 	// arbiter's tick is the backstop while Serve is busy writing a
 	// streamed response to the client.
 	c.SetDeadline(time.Now().Add(x.wk.gen.app.Timeout))
-	x.nextStream()
+	x.stream = x.wk.nextStream()
 	// The deadline is not cleared afterwards: nothing uses an idle
 	// worker's connection, and the next request sets its own. That saves
 	// two runtime timer updates per request.
@@ -246,59 +247,30 @@ func (x *exchange) sent() {
 	}
 }
 
-// nextStream numbers the request on its worker.
-func (x *exchange) nextStream() {
-	x.stream = x.wk.stream.Add(1)
-	if x.stream == 0 {
-		x.stream = x.wk.stream.Add(1)
-	}
-}
-
-// runBehind serves a request pipelined to a busy worker (pipeline.go):
-// it queues the request at once, waits for its turn, then reads the
-// response like run. again reports that the worker never read the
-// request, which must be dispatched anew; released, that the worker was
-// given back and status is the whole answer.
-func (x *exchange) runBehind(turn *waiter) (res result, again, released bool) {
-	x.nextStream()
-	wr := msgWriters.Get().(*wire.Writer)
-	status := x.writeHead(wr)
-	var err error
-	if status == 0 {
-		// One B frame for the whole body (at most pipelineMaxBody), so
-		// the message writer never has to flush.
-		if err = x.bufferBody(wr, pipelineMaxBody); err == nil {
-			err = x.wk.next.push(wr.Pending())
-		}
-	}
-	wr.Reset()
-	msgWriters.Put(wr)
-	x.sent()
-	if status != 0 || err != nil {
-		x.p.giveBack(x.wk, turn)
-		if status != 0 {
-			return result{status: status}, false, true
-		}
-		return result{}, true, false // as if the worker failed first
-	}
+// runBehind serves a request pipelined to a busy worker (pipeline.go),
+// whose message the arbiter has queued to it: it waits for its turn, then
+// reads the response like run. again reports that the worker never read
+// the request, which must be dispatched anew.
+func (x *exchange) runBehind(turn *waiter) (res result, again bool) {
+	x.stream = turn.stream
 	g, ok := x.awaitTurn(turn)
 	switch {
 	case !ok:
-		return result{}, true, false // taken back: never started
+		return result{}, true // taken back: never started
 	case g.failedAhead:
 		if x.wk.next.takeBack(x.stream, true) {
 			x.p.release(x.wk, outcomeOK) // nothing of ours to answer; it is retired already
-			return result{}, true, false
+			return result{}, true
 		}
 		// The worker took it, then died with the request ahead.
 		x.p.log.Error("worker failed with a pipelined request queued", zap.String("app", x.p.name),
 			zap.Int("worker", x.wk.id), zap.Int("pid", x.wk.pid), zap.String("path", x.r.URL.Path))
-		return result{out: outcomeCrash, status: http.StatusBadGateway}, false, false
+		return result{out: outcomeCrash, status: http.StatusBadGateway}, false
 	}
 	x.wk.conn.SetDeadline(time.Now().Add(x.wk.gen.app.Timeout))
 	x.bodyDone = true // the whole request is with the worker: an abort may go out
 	stop := context.AfterFunc(x.r.Context(), x.abort)
-	return x.end(x.readResponse(), stop), false, false
+	return x.end(x.readResponse(), stop), false
 }
 
 // awaitTurn waits for the request's turn on its worker. Past its patience,
@@ -325,6 +297,42 @@ func (x *exchange) awaitTurn(turn *waiter) (g grant, ok bool) {
 	}
 }
 
+// message is a request built as one pipelining message (H, B, E; stream
+// 0 until it is queued to a worker), while it waits in the queue.
+type message struct {
+	r    *http.Request
+	body *spool
+	wr   *wire.Writer // from msgWriters once built
+}
+
+// build makes the message; nil if the request does not fit in one.
+func (m *message) build() []byte {
+	m.wr = msgWriters.Get().(*wire.Writer)
+	// One B frame for the whole body (at most pipelineMaxBody), so the
+	// writer never has to flush.
+	if writeHead(m.wr, m.r, m.body, 0) != 0 || bufferBody(m.wr, m.body, 0, pipelineMaxBody) != nil {
+		m.free()
+		return nil
+	}
+	return m.wr.Pending()
+}
+
+// bytes is the built message, or nil.
+func (m *message) bytes() []byte {
+	if m.wr == nil {
+		return nil
+	}
+	return m.wr.Pending()
+}
+
+func (m *message) free() {
+	if m.wr != nil {
+		m.wr.Reset()
+		msgWriters.Put(m.wr)
+		m.wr = nil
+	}
+}
+
 // msgWriters build pipelined requests, one message each, of at most
 // pipelineMaxMsg bytes: a request that does not fit makes the writer
 // flush, which fails, and the request is dispatched the usual way.
@@ -336,17 +344,17 @@ func (msgTooLarge) Write([]byte) (int, error) {
 	return 0, errors.New("request too large to pipeline")
 }
 
-// writeHead puts the H frame in wr. A status (431) means it could not be
+// writeHead puts r's H frame in wr. A status (431) means it could not be
 // encoded and nothing was written.
-func (x *exchange) writeHead(wr *wire.Writer) (status int) {
+func writeHead(wr *wire.Writer, r *http.Request, body *spool, stream uint32) (status int) {
 	bodyLen := int64(-1)
-	if x.body != nil {
-		bodyLen = x.body.Len()
-	} else if _, ok := x.r.Header["Content-Length"]; ok {
+	if body != nil {
+		bodyLen = body.Len()
+	} else if _, ok := r.Header["Content-Length"]; ok {
 		bodyLen = 0
 	}
-	wr.StartFrame(wire.Head, x.stream)
-	appendEnviron(wr, x.r, bodyLen)
+	wr.StartFrame(wire.Head, stream)
+	appendEnviron(wr, r, bodyLen)
 	if err := wr.EndFrame(); err != nil {
 		return http.StatusRequestHeaderFieldsTooLarge
 	}
@@ -354,19 +362,23 @@ func (x *exchange) writeHead(wr *wire.Writer) (status int) {
 }
 
 func (x *exchange) exchange() result {
-	if status := x.writeHead(x.wk.wr); status != 0 {
+	inline := x.body == nil || x.body.Len() <= inlineBody
+	switch {
+	case x.pre != nil:
+		// Built while it was queued: only its number is new.
+		setStream(x.pre, x.stream)
+		x.wk.wr.AppendRaw(x.pre)
+	case writeHead(x.wk.wr, x.r, x.body, x.stream) != 0:
 		x.sent()
 		// Nothing was sent; the worker is untouched.
-		return result{out: outcomeOK, status: status}
-	}
-	inline := x.body == nil || x.body.Len() <= inlineBody
-	if inline {
-		if err := x.bufferBody(x.wk.wr, wire.MaxChunk); err != nil {
+		return result{out: outcomeOK, status: http.StatusRequestHeaderFieldsTooLarge}
+	case inline:
+		if err := bufferBody(x.wk.wr, x.body, x.stream, wire.MaxChunk); err != nil {
 			x.wk.wr.Reset()
 			x.sent()
 			return x.broken(err)
 		}
-	} else {
+	default:
 		x.bodyErr = make(chan error, 1)
 		go func() { x.bodyErr <- x.writeBodyAsync() }()
 	}
@@ -403,21 +415,21 @@ func (x *exchange) end(res result, stop func() bool) result {
 // frames of up to chunk bytes: for sendAndAwait to write at once, or as
 // one pipelined message. (Only a head and body larger than the writer's
 // buffer make it write some of it already.)
-func (x *exchange) bufferBody(wr *wire.Writer, chunk int) error {
-	if x.body != nil {
-		src, err := x.body.Reader()
+func bufferBody(wr *wire.Writer, body *spool, stream uint32, chunk int) error {
+	if body != nil {
+		src, err := body.Reader()
 		if err != nil {
 			return err
 		}
 		for {
-			if _, err := wr.ReadFrameFrom(wire.Body, x.stream, src, chunk); err == io.EOF {
+			if _, err := wr.ReadFrameFrom(wire.Body, stream, src, chunk); err == io.EOF {
 				break
 			} else if err != nil {
 				return err
 			}
 		}
 	}
-	return wr.WriteFrame(wire.End, x.stream, nil)
+	return wr.WriteFrame(wire.End, stream, nil)
 }
 
 // writeBodyAsync streams a large body chunk by chunk, stopping early when

@@ -141,6 +141,16 @@ func (w *worker) setState(to State) error {
 	return nil
 }
 
+// nextStream numbers a request on the worker: in the order they are
+// written to it, skipping 0. Safe for concurrent use.
+func (w *worker) nextStream() uint32 {
+	s := w.stream.Add(1)
+	if s == 0 {
+		s = w.stream.Add(1)
+	}
+	return s
+}
+
 // leased reports whether a request goroutine holds the worker.
 func (w *worker) leased() bool { return w.inflight > 0 }
 
