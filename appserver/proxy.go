@@ -97,6 +97,8 @@ func (p *Pool) serveWire(w http.ResponseWriter, r *http.Request) int {
 			var again bool
 			res, again = x.runBehind(turn)
 			switch {
+			case again && r.Context().Err() != nil:
+				return statusClientGone // it was taken back for that
 			case again:
 				p.redispatched.Add(1)
 				how = acquireRetry // the worker never read it
