@@ -235,11 +235,9 @@ func (a *arbiter) canPipeline(w *worker, now time.Time, limit time.Duration) boo
 }
 
 // leaseBehind queues wt's request to w, behind its current one, and
-// leases w to it; false if the message could not be queued. Writing the
-// message here, under mu, rather than in the request's goroutine, means
-// it is with the worker at once: that goroutine may not run for a while
-// on a busy machine, and the worker would sleep meanwhile (measured: it
-// did, before half its requests, for a median 0.4 ms).
+// leases w to it; false if the message could not be queued. The message
+// is written here, under mu, so it is with the worker at once, whenever
+// the request's own goroutine gets to run on a busy machine.
 func (a *arbiter) leaseBehind(w *worker, wt *waiter) bool {
 	stream := w.nextStream()
 	setStream(wt.msg, stream)
