@@ -22,8 +22,9 @@ import (
 // with Flask on 2 cores, tandem's workers slept once per request and spent
 // 135 µs of CPU on each, where uWSGI's workers, finding the next
 // connection already in their accept queue, rarely slept and spent 108 µs
-// (docs/benchmarks-app.md). So, when no worker is idle, a small request is
-// queued at once to a busy worker; the worker takes it as soon as it has
+// (docs/benchmarks-app.md). So a small request that finds no worker idle
+// is built, while it waits in the queue, into one message, which the
+// arbiter queues to a busy worker; the worker takes it as soon as it has
 // answered, without sleeping. The request goroutine waits for its turn,
 // then reads the response as usual.
 //
@@ -37,20 +38,20 @@ import (
 // first in the queue; one the worker took is answered by it. That makes
 // two things safe:
 //   - Patience. A request behind one that turns out to be slow (a report
-//     behind which a page was queued) takes itself back after
-//     pipelinePatience of the app's average service time, so no request
-//     waits long behind a slow one, which a worker pool must never do
-//     (issue 3's fairness test; gunicorn's and uWSGI's shared accept queue
-//     has the same property).
+//     behind which a page was queued) takes itself back after twice the
+//     app's average service time (1–5 ms), so no request waits long
+//     behind a slow one, which a worker pool must never do (issue 3's
+//     fairness test; gunicorn's and uWSGI's shared accept queue has the
+//     same property).
 //   - Failure. When the request ahead fails (crash, timeout, protocol
 //     error), the worker is dying; the request behind takes itself back
 //     and is served elsewhere, unless the worker had already taken it:
 //     then it shares the worker's fate (502), as any request in flight.
 //
 // The rules for queueing a request behind a worker:
-//   - Only when no worker is idle, and nobody older is queued (a queued
-//     request goes first: it is queued behind a worker whenever one is
-//     leased or passes its turn).
+//   - Only the oldest queued request, once its message is built: when
+//     it is, when a worker passes its turn, when a worker's latest request
+//     is all written, and when a request joins the queue.
 //   - Only small requests (no body, or one up to pipelineMaxBody), so
 //     one message carries them.
 //   - At most one behind each worker, and only once the worker's latest
