@@ -138,28 +138,23 @@ func (p *Pool) offerMessage(wt *waiter, m *message) {
 }
 
 // takeBackBehind takes back the request (stream) pipelined behind w with
-// turn if the worker has not read it, and then ends its lease.
+// turn if the worker has not read it, and then ends its lease. Under mu,
+// so the answer cannot change meanwhile: once its turn comes, another
+// request may be queued behind it, whose message a take-back must not
+// touch.
 func (p *Pool) takeBackBehind(w *worker, turn *waiter, stream uint32) bool {
-	return p.leaveBehind(w, turn, func() bool { return w.next.takeBack(stream, false) })
-}
-
-// leaveBehind ends the lease of the request pipelined behind w with turn
-// if it is still behind and take (if any) succeeds. Under mu, so the
-// answer cannot change meanwhile: once its turn comes, another request
-// may be queued behind it, whose message a take-back must not touch.
-func (p *Pool) leaveBehind(w *worker, turn *waiter, take func() bool) bool {
 	a := p.a
 	a.mu.Lock()
-	left := w.behind == turn && (take == nil || take())
-	if left {
+	took := w.behind == turn && w.next.takeBack(stream, false)
+	if took {
 		w.behind = nil
 		w.inflight--
 	}
 	a.mu.Unlock()
-	if left {
+	if took {
 		waiterPool.Put(turn)
 	}
-	return left
+	return took
 }
 
 // release gives w back with the request's outcome: directly when no
