@@ -39,8 +39,8 @@ type waiter struct {
 }
 
 // grant answers a waiter: a leased worker or an error. A pipelined
-// request gets two: the worker with behind set, then its turn (w again, or
-// errRetry).
+// request gets two: the worker with behind set, then its turn (w again,
+// with failedAhead set if the request ahead broke the worker).
 type grant struct {
 	w      *worker
 	err    error

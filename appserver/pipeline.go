@@ -2,7 +2,6 @@ package appserver
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -63,10 +62,6 @@ import (
 //     has run less than twice that average. Among such workers, the one
 //     whose request has run longest.
 //   - Not behind a request that will retire its worker (max_requests).
-
-// errRetry tells a pipelined request that its worker failed before
-// reading it: dispatch it again.
-var errRetry = errors.New("worker failed before the pipelined request started")
 
 const (
 	// pipelineSlowApp: an app whose requests take this long on average

@@ -79,8 +79,8 @@ func canMove(from, to State) bool {
 // a Python worker is leased for a request (inflight == 1), the request
 // goroutine alone uses conn, snd, rd and wr; the lease and release,
 // made under mu, order the accesses. A request pipelined behind it
-// (pipeline.go) uses only next, stream and sending, which are safe for
-// concurrent use, until its turn. timedOut is atomic because the
+// (pipeline.go) touches only next (to take its message back), which is
+// safe for concurrent use, until its turn. timedOut is atomic because the
 // arbiter sets it while a request goroutine may read it. A command worker
 // (http != nil) has no conn: any number of request goroutines use its
 // backend at once, which is safe for concurrent use.
@@ -100,11 +100,10 @@ type worker struct {
 	// next carries a request pipelined behind the current one
 	// (pipeline.go); nil if the worker did not offer one.
 	next *nextQueue
-	// sending is set from a lease until the request is all written (to
-	// conn, or to next when pipelined); a request is pipelined only while
-	// it is clear, so the worker, which reads conn before next, never
-	// meets requests out of order. Set under mu, cleared by the request
-	// goroutine.
+	// sending is set from a lease until the request is all written to
+	// conn; nothing is pipelined behind it meanwhile, so the worker never
+	// meets a queued request before the one it follows. Set under mu,
+	// cleared by the request goroutine.
 	sending atomic.Bool
 
 	// http is a command worker's HTTP endpoint; nil for a Python worker.
