@@ -331,12 +331,23 @@ func varAt(s string) (name string, n int) {
 // take it before the worker binds it; the worker then fails to start and
 // is respawned with another.
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Bound, never listening: a listener here, even for a moment, would
+	// accept the readiness check of a worker spawned alongside that got
+	// the same port a moment before, and a worker that never listened
+	// was taken as ready (TestCommand_StartFailures, under load).
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
+		return 0, fmt.Errorf("free port: %w", os.NewSyscallError("socket", err))
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return 0, fmt.Errorf("free port: %w", os.NewSyscallError("bind", err))
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", os.NewSyscallError("getsockname", err))
+	}
+	return sa.(*syscall.SockaddrInet4).Port, nil
 }
 
 // target is an address a command worker listens on.
