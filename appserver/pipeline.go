@@ -282,6 +282,9 @@ func (a *arbiter) pipelineQueued(w *worker, now time.Time) {
 // pipelineHead queues the oldest queued request to the best busy worker,
 // if it may be. mu held.
 func (a *arbiter) pipelineHead(now time.Time) {
+	if e := a.disp.queue.Front(); e == nil || e.Value.(*waiter).msg == nil {
+		return // before scanning the workers: the common case for a new waiter
+	}
 	if w := a.pipelineTarget(now); w != nil {
 		a.pipelineQueued(w, now)
 	}

@@ -255,6 +255,10 @@ func (x *exchange) sent() {
 // the request, which must be dispatched anew.
 func (x *exchange) runBehind(turn *waiter) (res result, again bool) {
 	x.stream = turn.stream
+	// The arbiter wrote the request when it queued it and never set the
+	// sending mark; the release that follows looks for the next request
+	// to queue, so end must not do it a second time.
+	x.isSent = true
 	g, ok := x.awaitTurn(turn)
 	switch {
 	case !ok:
