@@ -232,7 +232,7 @@ func TestActive_ConsecutiveCounts(t *testing.T) {
 	}
 }
 
-// Close stops the checker: no check requests after it returns.
+// Close stops the checker: no check starts after it returns.
 func TestActive_CloseStopsChecks(t *testing.T) {
 	var healthHits atomic.Int64
 	var bad atomic.Bool
@@ -244,13 +244,14 @@ func TestActive_CloseStopsChecks(t *testing.T) {
 	waitFor(t, "checks", testWait, func() bool { return healthHits.Load() >= 3 })
 	g.Close()
 	n := healthHits.Load()
-	// A check still on the wire when Close returned would show up here; a
-	// round is waited for, so none can.
+	// Close cancels a check in flight and waits for its goroutine, but a
+	// request already written reaches the server after that (its handler
+	// runs on the server's own time): at most that one, never a new round.
 	for range 3 {
 		recGet(g.Handler(HandlerOptions{}))
 	}
-	if got := healthHits.Load(); got != n {
-		t.Fatalf("%d checks after Close", got-n)
+	if got := healthHits.Load(); got > n+1 {
+		t.Fatalf("%d checks after Close; at most the one already sent may arrive", got-n)
 	}
 	g.Close() // twice is fine
 }
