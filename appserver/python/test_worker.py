@@ -667,6 +667,21 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(w.wait(), 4)
         w.close()
 
+    def test_bad_pipelined_message_exit_4(self):
+        # A queued message that is not one whole request (H, B..., E) is
+        # a protocol error: the worker says which and exits 4.
+        for msg, why in [(tw.frame(b'H', 1, b''), 'without E'),
+                         (tw.frame(b'E', 1), 'starts with'),
+                         (tw.frame(b'H', 1, b'') + tw.frame(b'E', 1)[:5], 'truncated')]:
+            w = Proc('basic:app')
+            try:
+                w.ready()
+                w.edge.queue[0].send(msg)
+                self.assertEqual(w.wait(), 4, why)
+                self.assertIn(why, w.err())
+            finally:
+                w.close()
+
 
 class ValidatorTest(unittest.TestCase):
     """wsgiref.validate around the test app, warnings as errors (-W error):
