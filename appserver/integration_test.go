@@ -85,6 +85,15 @@ def application(environ, start_response):
         return environ['wsgi.file_wrapper'](f)
     if path == '/crash':
         os.kill(os.getpid(), 9)
+    if path == '/crash-after':
+        # Answers (after sleeping QUERY_STRING seconds), then the worker
+        # dies in close(), which runs once the response is all sent.
+        time.sleep(float(qs or '0'))
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        class Body(list):
+            def close(self):
+                os.kill(os.getpid(), 9)
+        return Body([b'answered'])
     if path == '/fail-mid':
         start_response('200 OK', [('Content-Type', 'text/plain')])
         def gen():

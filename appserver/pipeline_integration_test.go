@@ -160,6 +160,23 @@ func TestPipelineReal_Kill9Ahead(t *testing.T) {
 	h.servedElsewhere(t, rb, pid)
 }
 
+// TestPipelineReal_DiesBeforeReading: the worker answers the request
+// ahead in full, then dies before it reads the pipelined one, which is
+// still in its queue: that request was never seen, so it goes to a new
+// worker instead of failing.
+func TestPipelineReal_DiesBeforeReading(t *testing.T) {
+	h, pid := pipeHarness(t, 5*time.Second)
+	a, b := h.aheadAndBehind(t, context.Background(), "/crash-after?0.3", "/pid")
+	ra, rb := get(t, a, "ahead"), get(t, b, "behind")
+	if ra.code != 200 || ra.body != "answered" {
+		t.Fatalf("request ahead: %d %q %v, want 200 \"answered\"", ra.code, ra.body, ra.err)
+	}
+	h.servedElsewhere(t, rb, pid)
+	if n := h.logs.FilterMessage("worker failed before reading a pipelined request; sending it to another worker").Len(); n != 1 {
+		t.Fatalf("%d warnings about the unread request, want 1", n)
+	}
+}
+
 // servedElsewhere checks that the pipelined request r, whose worker
 // (pid) failed first, was dispatched again and served by another worker.
 func (h *harness) servedElsewhere(t *testing.T, r reply, pid string) {

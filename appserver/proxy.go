@@ -203,6 +203,10 @@ type exchange struct {
 	streamed bool   // response head sent to the client
 	isSent   bool   // sent ran
 	pre      []byte // the request's frames, prebuilt while it was queued; or nil
+	// queued: the request came through the worker's queue (pipelined),
+	// so when the worker fails, whether it ever read it can be known;
+	// unread, set when it did not, so it may go to another worker.
+	queued, unread bool
 
 	// Storage the result points into, so a small response costs no
 	// allocations of its own beyond one string for its head.
@@ -275,8 +279,17 @@ func (x *exchange) runBehind(turn *waiter) (res result, again bool) {
 	}
 	x.wk.conn.SetDeadline(time.Now().Add(x.wk.gen.app.Timeout))
 	x.bodyDone = true // the whole request is with the worker: an abort may go out
+	x.queued = true
 	stop := context.AfterFunc(x.r.Context(), x.abort)
-	return x.end(x.readResponse(), stop), false
+	res = x.end(x.readResponse(), stop)
+	if x.unread {
+		// The worker failed between the request ahead and this one: its
+		// failure is the arbiter's to handle, the request another
+		// worker's.
+		x.p.release(x.wk, res.out)
+		return result{}, true
+	}
+	return res, false
 }
 
 // awaitTurn waits for the request's turn on its worker. Past its patience,
@@ -723,6 +736,16 @@ func (x *exchange) broken(err error) result {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed):
 	default:
 		out = outcomeProtocol
+	}
+	if x.queued && x.wk.next.takeBack(x.stream, true) {
+		// Still in the worker's queue: the worker never read it (the
+		// kernel gives a message to one reader only), so nothing of it
+		// ran and it may be served elsewhere.
+		x.unread = true
+		x.p.log.Warn("worker failed before reading a pipelined request; sending it to another worker",
+			zap.String("app", x.p.name), zap.Int("worker", x.wk.id), zap.Int("pid", x.wk.pid),
+			zap.String("method", x.r.Method), zap.String("path", x.r.URL.Path), zap.Error(err))
+		return result{out: out, status: status}
 	}
 	if out == outcomeTimeout {
 		x.p.log.Warn("request timed out", zap.String("app", x.p.name), zap.Int("worker", x.wk.id),
