@@ -104,7 +104,8 @@ func serve(path string, cfg *conf.Config, stderr io.Writer) error {
 		stopApps(apps, cfg, log)
 		return err
 	}
-	log.Info("tandem started", zap.String("version", version), zap.Int("pid", os.Getpid()), zap.Strings("addrs", srv.Addrs()))
+	log.Info("tandem started", zap.String("version", version), zap.Int("pid", os.Getpid()), zap.Strings("addrs", srv.Addrs()),
+		zap.Duration("timer_slack", currentTimerSlack()))
 	go warnUnresolvedHosts(cfg, log)
 	if procs.Enabled() {
 		ctx, stopGovernor := context.WithCancel(context.Background())
