@@ -42,12 +42,6 @@ func commands() []command {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "run" {
-		// First, before the process does anything it would do twice.
-		if err := lengthenTimerSlack(); err != nil {
-			fmt.Fprintf(os.Stderr, "tandem: %v (timer slack stays %v)\n", err, currentTimerSlack())
-		}
-	}
 	quietQUICBufferWarning()
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -10,18 +10,23 @@ import (
 
 // Timer slack: how late the kernel may wake a thread from a timed sleep,
 // so that it can batch wake-ups. Linux's default is 50 µs; `tandem run`
-// starts its threads with 1 ms.
+// gives its threads 1 ms when its config runs app workers.
 //
 // Why: the Go runtime's monitor thread (sysmon) sleeps 20 µs at a time
 // while the process is busy, and each wake-up is a timer interrupt and a
 // context switch, which under a hypervisor cost far more than the 20 µs.
-// Worse, a thread found in the same system call on two consecutive
-// wake-ups has its processor handed to another thread (a futex wake-up
-// each way). Under Flask load on 2 cores the monitor used about a sixth
-// of tandem's CPU time. With 1 ms of slack it wakes about 4× less often,
-// only system calls that last about a millisecond have their processor
-// handed off, and tandem's CPU per Flask request fell by 11–15 µs
-// (docs/benchmarks-app.md, "Timer slack").
+// And a thread it finds in the same system call on two wake-ups in a row
+// has its processor handed to another thread (a futex wake-up each way).
+// Under Flask load on 2 cores the monitor used about a sixth of tandem's
+// CPU time. With 1 ms of slack it wakes about 4× less often and only
+// system calls that last about a millisecond lose their processor:
+// tandem served 7 % more Flask requests with 10 µs less of its own CPU
+// per request (docs/architecture.md, "Timer slack").
+//
+// Why only with app workers: where tandem is the slower half of the
+// pipeline, proxying to a TCP upstream that shares its cores, the quick
+// hand-offs help it more than the wake-ups cost: it served 5–9 % fewer
+// requests with the longer slack.
 //
 // What it costs: a timed sleep may last up to 1 ms longer. tandem's own
 // timers are milliseconds or more (the runtime's network poller waits
@@ -31,12 +36,13 @@ import (
 //
 // The slack is a per-thread value that new threads inherit, and the Go
 // runtime starts its monitor before any of tandem's code runs, so the
-// only way to give it one is to set it and re-execute: `tandem run` sets
-// it on its only thread and executes itself again (same process ID,
-// arguments and environment). TANDEM_TIMER_SLACK chooses: unset for
-// 1 ms, a duration ("500us") for another value, "off" to leave the slack
-// alone. An operator's own setting (systemd's TimerSlackNSec=, anything
-// but the kernel's default) is left alone too.
+// only way to give it one is to set it and re-execute: once `tandem run`
+// has loaded its config, and before it does anything else, it sets the
+// slack on its thread and executes itself again (same process ID,
+// arguments and environment). TANDEM_TIMER_SLACK chooses: unset for the
+// above, a duration ("500us") for that value whatever the config, "off"
+// to leave the slack alone. An operator's own setting (systemd's
+// TimerSlackNSec=, anything but the kernel's default) is left alone too.
 
 const (
 	timerSlackEnv     = "TANDEM_TIMER_SLACK"
@@ -49,13 +55,13 @@ const (
 )
 
 // timerSlackPlan decides the slack to run with from TANDEM_TIMER_SLACK
-// (setting) and the slack the process has now; change is false when the
-// current one stays.
-func timerSlackPlan(setting string, current time.Duration) (want time.Duration, change bool, err error) {
+// (setting), whether the config runs app workers (apps) and the slack
+// the process has now; change is false when the current one stays.
+func timerSlackPlan(setting string, apps bool, current time.Duration) (want time.Duration, change bool, err error) {
 	switch setting {
 	case "":
-		if current != kernelTimerSlack {
-			return current, false, nil // chosen by whoever started tandem
+		if !apps || current != kernelTimerSlack {
+			return current, false, nil // not worth it, or chosen by whoever started tandem
 		}
 		want = defaultTimerSlack
 	case "off":
@@ -75,17 +81,18 @@ func currentTimerSlack() time.Duration {
 	return time.Duration(r)
 }
 
-// lengthenTimerSlack runs first in `tandem run`: it sets the timer slack
+// adjustTimerSlack runs in `tandem run` once the config is loaded (apps:
+// it runs app workers) and before anything else: it sets the timer slack
 // and re-executes tandem, or returns when there is nothing to change, or
 // when the process is that re-execution. An error leaves the slack as it
 // was and tandem running; it only says why the slack was not changed.
-func lengthenTimerSlack() error {
+func adjustTimerSlack(apps bool) error {
 	if os.Getenv(timerSlackExecEnv) != "" {
 		// The re-execution: the slack is set. Not for child processes.
 		return os.Unsetenv(timerSlackExecEnv)
 	}
 	current := currentTimerSlack()
-	want, change, err := timerSlackPlan(os.Getenv(timerSlackEnv), current)
+	want, change, err := timerSlackPlan(os.Getenv(timerSlackEnv), apps, current)
 	if err != nil || !change {
 		return err
 	}
