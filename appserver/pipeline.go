@@ -223,6 +223,9 @@ func (a *arbiter) canPipeline(w *worker, now time.Time, limit time.Duration) boo
 	if w.state != Busy || w.next == nil || w.behind != nil || w.inflight != 1 || w.timedOut.Load() || w.sending.Load() {
 		return false
 	}
+	if w.gen.app.NoPipeline {
+		return false // `pipeline off;`
+	}
 	if now.Sub(w.leasedAt) >= limit {
 		return false
 	}

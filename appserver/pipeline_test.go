@@ -120,6 +120,11 @@ func TestPipeline_WhenNot(t *testing.T) {
 		{"request ahead running for twice the average", func(r *arbiterRig, w *worker) { r.now = r.now.Add(2 * time.Millisecond) }},
 		{"request ahead timed out", func(r *arbiterRig, w *worker) { w.timedOut.Store(true) }},
 		{"worker without a queue", func(r *arbiterRig, w *worker) { w.next = nil }},
+		{"pipeline off", func(r *arbiterRig, w *worker) {
+			app := *w.gen.app
+			app.NoPipeline = true
+			w.gen.app = &app
+		}},
 		{"worker retires after the request ahead", func(r *arbiterRig, w *worker) { w.maxRequests = 1 }},
 		{"one already behind", func(r *arbiterRig, w *worker) {
 			if _, g, _ := r.acquirePipelined(); !g.behind {

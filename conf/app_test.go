@@ -41,6 +41,7 @@ app blog {
     max_lifetime 1h jitter 5m;
     max_memory 512m;
     preload off;
+    pipeline off;
     queue 64 timeout 5s;
     user www-data;
     group 33;
@@ -60,14 +61,14 @@ app factory { wsgi app:create_app(); python python3.12; max_requests 0; max_life
 		Timeout: time.Minute, GracefulTimeout: 10 * time.Second,
 		MaxRequests: 1000, MaxRequestsJitter: 100,
 		MaxLifetime: time.Hour, MaxLifetimeJitter: 5 * time.Minute,
-		MaxMemory: 512 << 20, Preload: false, Queue: 64, QueueTimeout: 5 * time.Second,
+		MaxMemory: 512 << 20, Preload: false, NoPipeline: true, Queue: 64, QueueTimeout: 5 * time.Second,
 		User: "www-data", Group: "33",
 	}
 	if !reflect.DeepEqual(a, want) {
 		t.Errorf("app =\n  %+v\nwant\n  %+v", a, want)
 	}
 	f := cfg.Apps[1]
-	if f.WSGI != "app:create_app()" || f.Python != "python3.12" || f.MaxRequests != 0 || f.MaxLifetime != 0 {
+	if f.WSGI != "app:create_app()" || f.Python != "python3.12" || f.MaxRequests != 0 || f.MaxLifetime != 0 || !f.Preload || f.NoPipeline {
 		t.Errorf("factory app = %+v (a bare python name stays a PATH lookup)", f)
 	}
 }

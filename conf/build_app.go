@@ -248,6 +248,12 @@ func buildPreload(b *builder, sc *scope, n *node) {
 	}
 }
 
+func buildPipeline(b *builder, sc *scope, n *node) {
+	if v := onOff(b, n); v != nil {
+		sc.app.NoPipeline = !*v
+	}
+}
+
 // buildQueue reads `queue N [timeout DURATION];`.
 func buildQueue(b *builder, sc *scope, n *node) {
 	size, ok := atLeastOne(b, n, n.Args[0])

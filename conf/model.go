@@ -562,6 +562,11 @@ type App struct {
 	MaxMemory int64
 	// Preload is `preload on|off;` default on (import once in a zygote, fork workers).
 	Preload bool
+	// NoPipeline is `pipeline off;`. By default (on), under load, a small
+	// request may be queued to a busy worker, behind the request it serves
+	// (docs/appserver.md, "Pipelining"); off, only ever to an idle worker.
+	// Negated so that an App built in code pipelines, like a configured one.
+	NoPipeline bool
 	// Queue is `queue N [timeout DURATION];` requests waiting for a free
 	// worker; default 1024, timeout default 30s. Past either: 503.
 	Queue        int
