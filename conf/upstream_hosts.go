@@ -21,27 +21,18 @@ type UpstreamHost struct {
 // does not resolve yet is not an error in the config itself.
 func (c *Config) UpstreamHosts() []UpstreamHost {
 	var out []UpstreamHost
-	for _, s := range c.UpstreamServers() {
-		if h := hostOf(s.URL); h != "" {
-			out = append(out, UpstreamHost{Pos: s.Pos, Host: h, URL: s.URL})
-		}
-	}
-	return out
-}
-
-// UpstreamServers lists every upstream server, of named blocks and inline
-// `proxy URL;` alike, once per URL position, in config order.
-func (c *Config) UpstreamServers() []UpstreamServer {
-	var out []UpstreamServer
 	seen := map[Pos]bool{}
 	add := func(u *Upstream) {
 		if u == nil {
 			return
 		}
 		for _, s := range u.Servers {
-			if !seen[s.Pos] {
-				seen[s.Pos] = true
-				out = append(out, s)
+			if seen[s.Pos] {
+				continue
+			}
+			seen[s.Pos] = true
+			if h := hostOf(s.URL); h != "" {
+				out = append(out, UpstreamHost{Pos: s.Pos, Host: h, URL: s.URL})
 			}
 		}
 	}
@@ -61,18 +52,10 @@ func (c *Config) UpstreamServers() []UpstreamServer {
 	return out
 }
 
-// IsUnix reports whether the server is reached over a unix socket
-// (unix: or uwsgi+unix:), on this host.
-func (s UpstreamServer) IsUnix() bool { return isUnixURL(s.URL) }
-
-func isUnixURL(raw string) bool {
-	return strings.HasPrefix(raw, "unix:") || strings.HasPrefix(raw, "uwsgi+unix:")
-}
-
 // hostOf is the host name of an http(s):// or uwsgi:// server URL, or ""
 // for unix sockets, IP literals and anything unparsable.
 func hostOf(raw string) string {
-	if isUnixURL(raw) {
+	if strings.HasPrefix(raw, "unix:") || strings.HasPrefix(raw, "uwsgi+unix:") {
 		return ""
 	}
 	u, err := url.Parse(raw)

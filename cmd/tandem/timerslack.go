@@ -6,14 +6,11 @@ import (
 	"runtime"
 	"syscall"
 	"time"
-
-	"github.com/tandem-server/tandem/conf"
 )
 
 // Timer slack: how late the kernel may wake a thread from a timed sleep,
 // so that it can batch wake-ups. Linux's default is 50 µs; `tandem run`
-// gives its threads 1 ms when its config runs app workers, or proxies
-// only to unix sockets.
+// gives its threads 1 ms when its config runs app workers.
 //
 // Why: the Go runtime's monitor thread (sysmon) sleeps 20 µs at a time
 // while the process is busy, and each wake-up is a timer interrupt and a
@@ -26,13 +23,10 @@ import (
 // tandem served 7 % more Flask requests with 10 µs less of its own CPU
 // per request (docs/architecture.md, "Timer slack").
 //
-// Why not always: proxying to a TCP upstream that shares its cores
-// (gunicorn on 127.0.0.1), where tandem is the slower half of the
-// pipeline, it served 5–9 % fewer requests with the longer slack: its
-// connects and closes are long system calls, and the quick hand-offs
-// let other requests on. Over a unix socket the same proxy served 8 %
-// more. A config with app workers gets it whatever else it proxies to:
-// the app path decides.
+// Why only with app workers: where tandem is the slower half of the
+// pipeline, proxying to a TCP upstream that shares its cores, the quick
+// hand-offs help it more than the wake-ups cost: it served 5–9 % fewer
+// requests with the longer slack.
 //
 // What it costs: a timed sleep may last up to 1 ms longer. tandem's own
 // timers are milliseconds or more (the runtime's network poller waits
@@ -61,13 +55,12 @@ const (
 )
 
 // timerSlackPlan decides the slack to run with from TANDEM_TIMER_SLACK
-// (setting), whether the longer slack pays for the config (local:
-// localBackends) and the slack the process has now; change is false
-// when the current one stays.
-func timerSlackPlan(setting string, local bool, current time.Duration) (want time.Duration, change bool, err error) {
+// (setting), whether the config runs app workers (apps) and the slack
+// the process has now; change is false when the current one stays.
+func timerSlackPlan(setting string, apps bool, current time.Duration) (want time.Duration, change bool, err error) {
 	switch setting {
 	case "":
-		if !local || current != kernelTimerSlack {
+		if !apps || current != kernelTimerSlack {
 			return current, false, nil // not worth it, or chosen by whoever started tandem
 		}
 		want = defaultTimerSlack
@@ -88,18 +81,18 @@ func currentTimerSlack() time.Duration {
 	return time.Duration(r)
 }
 
-// adjustTimerSlack runs in `tandem run` once the config is loaded (local:
-// localBackends) and before anything else: it sets the timer slack
+// adjustTimerSlack runs in `tandem run` once the config is loaded (apps:
+// it runs app workers) and before anything else: it sets the timer slack
 // and re-executes tandem, or returns when there is nothing to change, or
 // when the process is that re-execution. An error leaves the slack as it
 // was and tandem running; it only says why the slack was not changed.
-func adjustTimerSlack(local bool) error {
+func adjustTimerSlack(apps bool) error {
 	if os.Getenv(timerSlackExecEnv) != "" {
 		// The re-execution: the slack is set. Not for child processes.
 		return os.Unsetenv(timerSlackExecEnv)
 	}
 	current := currentTimerSlack()
-	want, change, err := timerSlackPlan(os.Getenv(timerSlackEnv), local, current)
+	want, change, err := timerSlackPlan(os.Getenv(timerSlackEnv), apps, current)
 	if err != nil || !change {
 		return err
 	}
@@ -120,21 +113,4 @@ func adjustTimerSlack(local bool) error {
 	syscall.RawSyscall(syscall.SYS_PRCTL, prSetTimerSlack, uintptr(current), 0)
 	os.Unsetenv(timerSlackExecEnv)
 	return fmt.Errorf("re-execute with a longer timer slack: %w", err)
-}
-
-// localBackends reports whether the longer slack pays for cfg: it runs
-// app workers, or proxies only to servers on unix sockets. (A proxy to
-// TCP upstreams measured slower with it; with app workers, the app path
-// decides.)
-func localBackends(cfg *conf.Config) bool {
-	if len(cfg.Apps) > 0 {
-		return true
-	}
-	servers := cfg.UpstreamServers()
-	for _, s := range servers {
-		if !s.IsUnix() {
-			return false
-		}
-	}
-	return len(servers) > 0
 }

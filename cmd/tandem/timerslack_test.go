@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tandem-server/tandem/conf"
 )
 
 func TestTimerSlackPlan(t *testing.T) {
@@ -44,36 +42,6 @@ func TestTimerSlackPlan(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), timerSlackEnv) {
 			t.Errorf("error %q does not name %s", err, timerSlackEnv)
 		}
-	}
-}
-
-// TestLocalBackends: which configs get the longer slack by default.
-func TestLocalBackends(t *testing.T) {
-	const site = "site s {\n listen 127.0.0.1:0;\n root %s;\n %s\n}\n"
-	for _, c := range []struct {
-		name, extra, location string
-		want                  bool
-	}{
-		{"static files only", "", "", false},
-		{"app workers", "app a { wsgi app:application; }\n", "location /a/ { app a; }", true},
-		{"proxy to a unix socket", "", "location /p/ { proxy unix:/run/g.sock; }", true},
-		{"uwsgi over a unix socket, upstream block", "upstream u { server uwsgi+unix:/run/u.sock; }\n", "location /u/ { proxy u; }", true},
-		{"proxy to TCP", "", "location /p/ { proxy http://127.0.0.1:8000; }", false},
-		{"unix and TCP", "", "location /p/ { proxy unix:/run/g.sock; }\n location /q/ { proxy http://127.0.0.1:8000; }", false},
-		{"app workers and TCP", "app a { wsgi app:application; }\n", "location /a/ { app a; }\n location /q/ { proxy uwsgi://10.0.0.2:3031; }", true},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "tandem.conf")
-			writeFile(t, path, c.extra+fmt.Sprintf(site, dir, c.location))
-			cfg, err := conf.Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := localBackends(cfg); got != c.want {
-				t.Fatalf("localBackends = %v, want %v", got, c.want)
-			}
-		})
 	}
 }
 
