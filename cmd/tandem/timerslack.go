@@ -26,7 +26,10 @@ import (
 // Why only with app workers: where tandem is the slower half of the
 // pipeline, proxying to a TCP upstream that shares its cores, the quick
 // hand-offs help it more than the wake-ups cost: it served 5–9 % fewer
-// requests with the longer slack.
+// requests with the longer slack (its connects and closes are long
+// system calls). Through a unix socket it made no difference beyond the
+// noise. With app workers, whatever else the config proxies to, the app
+// path decides.
 //
 // What it costs: a timed sleep may last up to 1 ms longer. tandem's own
 // timers are milliseconds or more (the runtime's network poller waits
