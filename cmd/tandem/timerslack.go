@@ -26,8 +26,9 @@ import (
 // Why only with app workers: where tandem is the slower half of the
 // pipeline, proxying to a TCP upstream that shares its cores, the quick
 // hand-offs help it more than the wake-ups cost: it served 5–9 % fewer
-// requests with the longer slack (its connects and closes are long
-// system calls). Through a unix socket it made no difference beyond the
+// requests with the longer slack (not profiled; TCP connects on
+// loopback are long system calls, whose processor the quick hand-offs
+// give to other requests). Through a unix socket it made no difference beyond the
 // noise. With app workers, whatever else the config proxies to, the app
 // path decides.
 //
