@@ -77,7 +77,12 @@ func (t *target) dial(ctx context.Context, timeout time.Duration) (net.Conn, err
 	switch err := connect(fd, t.sockaddr()); err {
 	case nil, syscall.EISCONN:
 	case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
-		pending = true
+		// On loopback the handshake is usually over by now: if the
+		// socket has a peer, the wait below (deadline timers, a context
+		// hook, a look at SO_ERROR) is not needed. ENOTCONN, still
+		// pending or failed: the wait tells which.
+		_, err := syscall.Getpeername(fd)
+		pending = err != nil
 	default:
 		// A unix socket whose backlog is full says EAGAIN, which net
 		// also reports as an error rather than waiting.
