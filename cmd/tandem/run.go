@@ -37,7 +37,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		cfg.PIDFile = *pidPath
 	}
 	// Before anything that a re-execution would do twice (timerslack.go).
-	if err := adjustTimerSlack(len(cfg.Apps) > 0); err != nil {
+	if err := adjustTimerSlack(); err != nil {
 		fmt.Fprintf(stderr, "tandem: %v (timer slack stays %v)\n", err, currentTimerSlack())
 	}
 	if err := serve(*path, cfg, stderr); err != nil {

@@ -10,7 +10,7 @@ import (
 
 // Timer slack: how late the kernel may wake a thread from a timed sleep,
 // so that it can batch wake-ups. Linux's default is 50 µs; `tandem run`
-// gives its threads 1 ms when its config runs app workers.
+// gives its threads 1 ms.
 //
 // Why: the Go runtime's monitor thread (sysmon) sleeps 20 µs at a time
 // while the process is busy, and each wake-up is a timer interrupt and a
@@ -21,16 +21,8 @@ import (
 // CPU time. With 1 ms of slack it wakes about 4× less often and only
 // system calls that last about a millisecond lose their processor:
 // tandem served 7 % more Flask requests with 10 µs less of its own CPU
-// per request (docs/architecture.md, "Timer slack").
-//
-// Why only with app workers: where tandem is the slower half of the
-// pipeline, proxying to a TCP upstream that shares its cores, the quick
-// hand-offs help it more than the wake-ups cost: it served 5–9 % fewer
-// requests with the longer slack (not profiled; TCP connects on
-// loopback are long system calls, whose processor the quick hand-offs
-// give to other requests). Through a unix socket it made no difference beyond the
-// noise. With app workers, whatever else the config proxies to, the app
-// path decides.
+// per request. Static files and reverse proxying: no difference beyond
+// the noise (docs/architecture.md, "Timer slack").
 //
 // What it costs: a timed sleep may last up to 1 ms longer. tandem's own
 // timers are milliseconds or more (the runtime's network poller waits
@@ -43,10 +35,10 @@ import (
 // only way to give it one is to set it and re-execute: once `tandem run`
 // has loaded its config, and before it does anything else, it sets the
 // slack on its thread and executes itself again (same process ID,
-// arguments and environment). TANDEM_TIMER_SLACK chooses: unset for the
-// above, a duration ("500us") for that value whatever the config, "off"
-// to leave the slack alone. An operator's own setting (systemd's
-// TimerSlackNSec=, anything but the kernel's default) is left alone too.
+// arguments and environment). TANDEM_TIMER_SLACK chooses: unset for
+// 1 ms, a duration ("500us") for another value, "off" to leave the slack
+// alone. An operator's own setting (systemd's TimerSlackNSec=, anything
+// but the kernel's default) is left alone too.
 
 const (
 	timerSlackEnv     = "TANDEM_TIMER_SLACK"
@@ -59,13 +51,13 @@ const (
 )
 
 // timerSlackPlan decides the slack to run with from TANDEM_TIMER_SLACK
-// (setting), whether the config runs app workers (apps) and the slack
-// the process has now; change is false when the current one stays.
-func timerSlackPlan(setting string, apps bool, current time.Duration) (want time.Duration, change bool, err error) {
+// (setting) and the slack the process has now; change is false when the
+// current one stays.
+func timerSlackPlan(setting string, current time.Duration) (want time.Duration, change bool, err error) {
 	switch setting {
 	case "":
-		if !apps || current != kernelTimerSlack {
-			return current, false, nil // not worth it, or chosen by whoever started tandem
+		if current != kernelTimerSlack {
+			return current, false, nil // chosen by whoever started tandem
 		}
 		want = defaultTimerSlack
 	case "off":
@@ -85,18 +77,18 @@ func currentTimerSlack() time.Duration {
 	return time.Duration(r)
 }
 
-// adjustTimerSlack runs in `tandem run` once the config is loaded (apps:
-// it runs app workers) and before anything else: it sets the timer slack
+// adjustTimerSlack runs in `tandem run` once the config is loaded and
+// before anything else: it sets the timer slack
 // and re-executes tandem, or returns when there is nothing to change, or
 // when the process is that re-execution. An error leaves the slack as it
 // was and tandem running; it only says why the slack was not changed.
-func adjustTimerSlack(apps bool) error {
+func adjustTimerSlack() error {
 	if os.Getenv(timerSlackExecEnv) != "" {
 		// The re-execution: the slack is set. Not for child processes.
 		return os.Unsetenv(timerSlackExecEnv)
 	}
 	current := currentTimerSlack()
-	want, change, err := timerSlackPlan(os.Getenv(timerSlackEnv), apps, current)
+	want, change, err := timerSlackPlan(os.Getenv(timerSlackEnv), current)
 	if err != nil || !change {
 		return err
 	}

@@ -14,30 +14,27 @@ import (
 func TestTimerSlackPlan(t *testing.T) {
 	for _, c := range []struct {
 		setting string
-		apps    bool
 		current time.Duration
 		want    time.Duration
 		change  bool
 		err     bool
 	}{
-		{"", true, kernelTimerSlack, time.Millisecond, true, false},
-		{"", false, kernelTimerSlack, kernelTimerSlack, false, false},            // no app workers: not worth it
-		{"", true, 200 * time.Microsecond, 200 * time.Microsecond, false, false}, // the operator's choice stays
-		{"", true, time.Millisecond, time.Millisecond, false, false},
-		{"off", true, kernelTimerSlack, kernelTimerSlack, false, false},
-		{"300us", true, kernelTimerSlack, 300 * time.Microsecond, true, false},
-		{"300us", false, kernelTimerSlack, 300 * time.Microsecond, true, false}, // asked for: whatever the config
-		{"300us", true, 300 * time.Microsecond, 300 * time.Microsecond, false, false},
-		{"5ms", true, 200 * time.Microsecond, 5 * time.Millisecond, true, false},
-		{"fast", true, kernelTimerSlack, kernelTimerSlack, false, true},
-		{"0s", true, kernelTimerSlack, kernelTimerSlack, false, true},
-		{"-1ms", true, kernelTimerSlack, kernelTimerSlack, false, true},
-		{"2s", true, kernelTimerSlack, kernelTimerSlack, false, true},
+		{"", kernelTimerSlack, time.Millisecond, true, false},
+		{"", 200 * time.Microsecond, 200 * time.Microsecond, false, false}, // the operator's choice stays
+		{"", time.Millisecond, time.Millisecond, false, false},
+		{"off", kernelTimerSlack, kernelTimerSlack, false, false},
+		{"300us", kernelTimerSlack, 300 * time.Microsecond, true, false},
+		{"300us", 300 * time.Microsecond, 300 * time.Microsecond, false, false},
+		{"5ms", 200 * time.Microsecond, 5 * time.Millisecond, true, false}, // asked for: wins over any current
+		{"fast", kernelTimerSlack, kernelTimerSlack, false, true},
+		{"0s", kernelTimerSlack, kernelTimerSlack, false, true},
+		{"-1ms", kernelTimerSlack, kernelTimerSlack, false, true},
+		{"2s", kernelTimerSlack, kernelTimerSlack, false, true},
 	} {
-		want, change, err := timerSlackPlan(c.setting, c.apps, c.current)
+		want, change, err := timerSlackPlan(c.setting, c.current)
 		if want != c.want || change != c.change || (err != nil) != c.err {
-			t.Errorf("timerSlackPlan(%q, apps %v, %v) = %v, %v, %v; want %v, %v, error %v",
-				c.setting, c.apps, c.current, want, change, err, c.want, c.change, c.err)
+			t.Errorf("timerSlackPlan(%q, %v) = %v, %v, %v; want %v, %v, error %v",
+				c.setting, c.current, want, change, err, c.want, c.change, c.err)
 		}
 		if err != nil && !strings.Contains(err.Error(), timerSlackEnv) {
 			t.Errorf("error %q does not name %s", err, timerSlackEnv)
@@ -47,8 +44,8 @@ func TestTimerSlackPlan(t *testing.T) {
 
 // TestRun_TimerSlack: `tandem run` re-executes itself, as the same
 // process, with the timer slack TANDEM_TIMER_SLACK asks for, or 1 ms
-// when its config runs app workers and it was started with the kernel's
-// default; its workers do not see the re-execution's marker.
+// when it was started with the kernel's default; its workers do not see
+// the re-execution's marker.
 func TestRun_TimerSlack(t *testing.T) {
 	own := currentTimerSlack() // what the tandem process inherits from this one
 	const static = "site _ {\n    listen 127.0.0.1:0;\n    root {{DIR}};\n}\n"
@@ -67,7 +64,7 @@ func TestRun_TimerSlack(t *testing.T) {
 			if c.setting == "" {
 				os.Unsetenv(timerSlackEnv) // t.Setenv restores it afterwards
 			}
-			want, _, err := timerSlackPlan(c.setting, c.config == app, own)
+			want, _, err := timerSlackPlan(c.setting, own)
 			if err != nil {
 				t.Fatal(err)
 			}
