@@ -142,64 +142,52 @@ func TestPipelineReal_BehindAStream(t *testing.T) {
 	}
 }
 
-// TestPipelineReal_Kill9Ahead: a worker killed while serving the request
-// ahead never read the pipelined one, which is served by its replacement:
-// only the request in flight fails.
-func TestPipelineReal_Kill9Ahead(t *testing.T) {
-	h, pid := pipeHarness(t, 5*time.Second)
-	a, b := h.aheadAndBehind(t, context.Background(), "/sleep?5", "/pid")
-	var victim int
-	fmt.Sscan(pid, &victim)
-	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+// TestPipelineReal_WorkerFails: when the worker fails with a request
+// pipelined behind the one it serves, and never read it, that request is
+// served by another worker: only what the worker was serving fails.
+func TestPipelineReal_WorkerFails(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		timeout   time.Duration
+		ahead     string
+		kill      bool   // kill -9 the worker once both requests are with it
+		wantCode  int    // for the request ahead
+		wantBody  string // "" = any
+		wantWarns int    // "worker failed before reading a pipelined request"
+	}{
+		// Killed mid-request: the request behind is taken back at its turn.
+		{"kill -9 ahead", 5 * time.Second, "/sleep?5", true, http.StatusBadGateway, "", 0},
+		// Timed out: likewise.
+		{"timeout ahead", 500 * time.Millisecond, "/sleep?5", false, http.StatusGatewayTimeout, "", 0},
+		// Answers in full, then dies (in the body's close()) before it
+		// reads the request behind, which has become current.
+		{"dies after answering", 5 * time.Second, "/crash-after?0.3", false, http.StatusOK, "answered", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, pid := pipeHarness(t, tc.timeout)
+			a, b := h.aheadAndBehind(t, context.Background(), tc.ahead, "/pid")
+			if tc.kill {
+				var victim int
+				fmt.Sscan(pid, &victim)
+				if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ra, rb := get(t, a, "ahead"), get(t, b, "behind")
+			if ra.code != tc.wantCode || (tc.wantBody != "" && ra.body != tc.wantBody) {
+				t.Fatalf("request ahead: %d %q %v, want %d %q", ra.code, ra.body, ra.err, tc.wantCode, tc.wantBody)
+			}
+			if r := rb; r.code != 200 || r.body == pid || r.body == "" {
+				t.Fatalf("pipelined request: %d %q %v, want 200 from a new worker (old %s)", r.code, r.body, r.err, pid)
+			}
+			if s := h.pool.Stats(); s.Redispatched != 1 {
+				t.Fatalf("redispatched %d, want 1", s.Redispatched)
+			}
+			if n := h.logs.FilterMessage("worker failed before reading a pipelined request; sending it to another worker").Len(); n != tc.wantWarns {
+				t.Fatalf("%d warnings about an unread request, want %d", n, tc.wantWarns)
+			}
+		})
 	}
-	ra, rb := get(t, a, "ahead"), get(t, b, "behind")
-	if ra.code != http.StatusBadGateway {
-		t.Fatalf("request in flight on the killed worker: %d, want 502", ra.code)
-	}
-	h.servedElsewhere(t, rb, pid)
-}
-
-// TestPipelineReal_DiesBeforeReading: the worker answers the request
-// ahead in full, then dies before it reads the pipelined one, which is
-// still in its queue: that request was never seen, so it goes to a new
-// worker instead of failing.
-func TestPipelineReal_DiesBeforeReading(t *testing.T) {
-	h, pid := pipeHarness(t, 5*time.Second)
-	a, b := h.aheadAndBehind(t, context.Background(), "/crash-after?0.3", "/pid")
-	ra, rb := get(t, a, "ahead"), get(t, b, "behind")
-	if ra.code != 200 || ra.body != "answered" {
-		t.Fatalf("request ahead: %d %q %v, want 200 \"answered\"", ra.code, ra.body, ra.err)
-	}
-	h.servedElsewhere(t, rb, pid)
-	if n := h.logs.FilterMessage("worker failed before reading a pipelined request; sending it to another worker").Len(); n != 1 {
-		t.Fatalf("%d warnings about the unread request, want 1", n)
-	}
-}
-
-// servedElsewhere checks that the pipelined request r, whose worker
-// (pid) failed first, was dispatched again and served by another worker.
-func (h *harness) servedElsewhere(t *testing.T, r reply, pid string) {
-	t.Helper()
-	if r.code != 200 || r.body == pid || r.body == "" {
-		t.Fatalf("pipelined request: %d %q %v, want 200 from a new worker (old %s)", r.code, r.body, r.err, pid)
-	}
-	if s := h.pool.Stats(); s.Redispatched != 1 {
-		t.Fatalf("redispatched %d, want 1", s.Redispatched)
-	}
-}
-
-// TestPipelineReal_TimeoutAhead: behind a request that times out, the
-// pipelined one, still unread in the worker's queue, is taken back and
-// served by another worker.
-func TestPipelineReal_TimeoutAhead(t *testing.T) {
-	h, pid := pipeHarness(t, 500*time.Millisecond)
-	a, b := h.aheadAndBehind(t, context.Background(), "/sleep?5", "/pid")
-	ra, rb := get(t, a, "ahead"), get(t, b, "behind")
-	if ra.code != http.StatusGatewayTimeout {
-		t.Fatalf("request ahead: %d, want 504", ra.code)
-	}
-	h.servedElsewhere(t, rb, pid)
 }
 
 // TestPipelineReal_ClientBehindLeaves: the client of the pipelined request
