@@ -192,6 +192,8 @@ func TestAppDirectiveErrors(t *testing.T) {
 		{"max_lifetime wrong keyword", app("wsgi b:a;\nmax_lifetime 1h timeout 1m;"), []string{f + `3:17: max_lifetime: expected "jitter", got "timeout"`}},
 		{"max_memory bad", app("wsgi b:a;\nmax_memory 1t;"), []string{f + `3:12: max_memory: expected a size like 512k or 1m, got "1t"`}},
 		{"preload bad", app("wsgi b:a;\npreload yes;"), []string{f + `3:9: preload: expected on or off, got "yes"`}},
+		{"pipeline bad", app("wsgi b:a;\npipeline maybe;"), []string{f + `3:10: pipeline: expected on or off, got "maybe"`}},
+		{"pipeline twice", app("wsgi b:a;\npipeline off;\npipeline on;"), []string{f + `4:1: "pipeline" is already set in this block at ` + f + `3:1`}},
 		{"queue zero", app("wsgi b:a;\nqueue 0;"), []string{f + `3:7: queue: must be at least 1`}},
 		{"queue bad timeout", app("wsgi b:a;\nqueue 10 timeout soon;"), []string{f + `3:18: queue: expected a duration like 30s or 5m, got "soon"`}},
 		{"queue zero timeout", app("wsgi b:a;\nqueue 10 timeout 0;"), []string{f + `3:18: queue: must be greater than 0`}},

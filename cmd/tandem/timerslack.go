@@ -78,10 +78,10 @@ func currentTimerSlack() time.Duration {
 }
 
 // adjustTimerSlack runs in `tandem run` once the config is loaded and
-// before anything else: it sets the timer slack
-// and re-executes tandem, or returns when there is nothing to change, or
-// when the process is that re-execution. An error leaves the slack as it
-// was and tandem running; it only says why the slack was not changed.
+// before anything else: it sets the timer slack and re-executes tandem,
+// or returns when there is nothing to change, or when the process is
+// that re-execution. An error leaves the slack as it was and tandem
+// running; it only says why the slack was not changed.
 func adjustTimerSlack() error {
 	if os.Getenv(timerSlackExecEnv) != "" {
 		// The re-execution: the slack is set. Not for child processes.

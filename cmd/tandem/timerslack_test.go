@@ -58,16 +58,14 @@ func TestRun_TimerSlack(t *testing.T) {
 		{"static", "", static},
 		{"static 300us", "300us", static},
 		{"app off", "off", app},
+		{"bad value", "soon", static}, // reported, and tandem runs as it was
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv(timerSlackEnv, c.setting)
 			if c.setting == "" {
 				os.Unsetenv(timerSlackEnv) // t.Setenv restores it afterwards
 			}
-			want, _, err := timerSlackPlan(c.setting, own)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want, _, badValue := timerSlackPlan(c.setting, own)
 			in := startTandem(t, c.config, func(dir string) {
 				src, err := os.ReadFile("../../examples/quickstart/hello.py")
 				if err != nil {
@@ -87,6 +85,10 @@ func TestRun_TimerSlack(t *testing.T) {
 			}
 			if code, _ := rawGet(t, in.addrs[0], "/"); code != 200 {
 				t.Fatalf("after the re-execution: %d", code)
+			}
+			const complaint = `tandem: TANDEM_TIMER_SLACK="soon": want a duration from 1ns to 1s, or off (timer slack stays`
+			if got := strings.Contains(in.logText(), complaint); got != (badValue != nil) {
+				t.Errorf("stderr has %q: %v, want %v; log:\n%s", complaint, got, badValue != nil, in.logText())
 			}
 			kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
 			if c.config == app && len(strings.Fields(string(kids))) == 0 {
