@@ -563,3 +563,32 @@ func (l *load) stop() {
 	close(l.stopc)
 	l.wg.Wait()
 }
+
+// TestServe_CPUScheduling: Python workers run under SCHED_BATCH unless
+// the app asks for `cpu_scheduling normal`, with and without a zygote
+// (a zygote's forks inherit its policy).
+func TestServe_CPUScheduling(t *testing.T) {
+	const schedOther, schedBatch = 0, 3
+	forBothModes(t, func(t *testing.T, preload bool) {
+		for _, c := range []struct {
+			normal bool
+			want   uintptr
+		}{{false, schedBatch}, {true, schedOther}} {
+			app := testConf(writeApp(t, testApp), preload, 1)
+			app.NormalScheduling = c.normal
+			h := startHarness(t, app)
+			code, body := h.get(t, "/pid")
+			var pid int
+			if _, err := fmt.Sscan(body, &pid); code != 200 || err != nil {
+				t.Fatalf("GET /pid = %d %q", code, body)
+			}
+			policy, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_GETSCHEDULER, uintptr(pid), 0, 0)
+			if errno != 0 {
+				t.Fatalf("sched_getscheduler(%d): %v", pid, errno)
+			}
+			if policy != c.want {
+				t.Errorf("NormalScheduling=%v: worker %d runs under policy %d, want %d", c.normal, pid, policy, c.want)
+			}
+		}
+	})
+}

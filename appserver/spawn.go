@@ -137,6 +137,9 @@ func (c *osLauncherConfig) command(mode string, ctl *os.File, out childOutput) (
 	if c.app.Chdir != "" {
 		args = append(args, "--chdir", c.app.Chdir)
 	}
+	if !c.app.NormalScheduling {
+		args = append(args, "--sched", "batch")
+	}
 	cmd := exec.Command(c.app.Python, args...)
 	cmd.Dir = c.app.Chdir
 	cmd.Env = os.Environ()

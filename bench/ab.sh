@@ -36,6 +36,8 @@
 #   WORKLOAD      hello | flask | proxy | proxy-tcp | static   (default flask)
 #   A_BIN, B_BIN  tandem binaries; unset: ./cmd/tandem, built once for both
 #   A_ENV, B_ENV  space-separated NAME=VALUE pairs for that variant
+#   A_HOOK, B_HOOK  a shell command run once that variant's tandem answers,
+#                 with TANDEM_PID set (to renice or chrt its workers, say)
 #   ROUNDS        rounds; each runs both variants once          (default 8)
 #   DUR           wrk duration per run                           (default 4s)
 #   CONNS, THREADS, WORKERS, NOISE_MAX, NOISE_BUDGET, KEEP   as bench/app.sh
@@ -107,6 +109,9 @@ measure() {
 	start_variant "$v" "${BIN[$v]}" "${ENVS[$v]}" "$port"
 	pid=PID_$v
 	pid=${!pid}
+	if [[ -n ${HOOKS[$v]} ]]; then
+		TANDEM_PID=$pid bash -c "${HOOKS[$v]}" >&2 || die "$v: hook failed: ${HOOKS[$v]}"
+	fi
 	# A short unmeasured load first: Python workers import lazily, caches fill.
 	wrk -t"$THREADS" -c"$CONNS" -d1s "http://127.0.0.1:$port$URL_PATH" >/dev/null 2>&1 || true
 	if [[ $WORKLOAD == proxy* ]]; then
@@ -161,7 +166,7 @@ ab_main() {
 
 	declare -gA WSGI=([hello]=hello:application [flask]=flaskapp:app)
 	declare -gA BODY=([hello]="Hello, World!" [flask]="Hello from Flask under tandem" [proxy]="Hello, World!" [proxy-tcp]="Hello, World!")
-	declare -gA BIN=([A]=$a_bin [B]=$b_bin) ENVS=([A]=$A_ENV [B]=$B_ENV)
+	declare -gA BIN=([A]=$a_bin [B]=$b_bin) ENVS=([A]=$A_ENV [B]=$B_ENV) HOOKS=([A]=${A_HOOK:-} [B]=${B_HOOK:-})
 	BACK_NAME=Python URL_PATH=/
 	case $WORKLOAD in
 	proxy) start_gunicorn ab hello:application ;;
@@ -196,8 +201,8 @@ ab_report() {
 
 $(date -u '+%Y-%m-%d %H:%M UTC') · $NCPU CPUs · \`WORKLOAD=$WORKLOAD ROUNDS=$ROUNDS DUR=$DUR CONNS=$CONNS THREADS=$THREADS WORKERS=$WORKERS bash bench/ab.sh\`
 
-- A: \`$A_LABEL\`${A_ENV:+ with \`$A_ENV\`}
-- B: \`$B_LABEL\`${B_ENV:+ with \`$B_ENV\`}
+- A: \`$A_LABEL\`${A_ENV:+ with \`$A_ENV\`}${A_HOOK:+, then \`$A_HOOK\`}
+- B: \`$B_LABEL\`${B_ENV:+ with \`$B_ENV\`}${B_HOOK:+, then \`$B_HOOK\`}
 
 | variant | req/s (median) | req/s range | p99 (median) | tandem CPU/req (mean) | $BACK_NAME CPU/req (mean) | idle (median) |
 |---|--:|--:|--:|--:|--:|--:|

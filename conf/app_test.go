@@ -42,6 +42,7 @@ app blog {
     max_memory 512m;
     preload off;
     pipeline off;
+    cpu_scheduling normal;
     queue 64 timeout 5s;
     user www-data;
     group 33;
@@ -61,14 +62,14 @@ app factory { wsgi app:create_app(); python python3.12; max_requests 0; max_life
 		Timeout: time.Minute, GracefulTimeout: 10 * time.Second,
 		MaxRequests: 1000, MaxRequestsJitter: 100,
 		MaxLifetime: time.Hour, MaxLifetimeJitter: 5 * time.Minute,
-		MaxMemory: 512 << 20, Preload: false, NoPipeline: true, Queue: 64, QueueTimeout: 5 * time.Second,
+		MaxMemory: 512 << 20, Preload: false, NoPipeline: true, NormalScheduling: true, Queue: 64, QueueTimeout: 5 * time.Second,
 		User: "www-data", Group: "33",
 	}
 	if !reflect.DeepEqual(a, want) {
 		t.Errorf("app =\n  %+v\nwant\n  %+v", a, want)
 	}
 	f := cfg.Apps[1]
-	if f.WSGI != "app:create_app()" || f.Python != "python3.12" || f.MaxRequests != 0 || f.MaxLifetime != 0 || !f.Preload || f.NoPipeline {
+	if f.WSGI != "app:create_app()" || f.Python != "python3.12" || f.MaxRequests != 0 || f.MaxLifetime != 0 || !f.Preload || f.NoPipeline || f.NormalScheduling {
 		t.Errorf("factory app = %+v (a bare python name stays a PATH lookup)", f)
 	}
 }
@@ -92,7 +93,7 @@ func TestAppDefaults(t *testing.T) {
 	if a.Python != "python3" || a.Chdir != "/t" || a.Workers != w || a.MinWorkers != w || a.MaxWorkers != w ||
 		a.Timeout != 30*time.Second || a.GracefulTimeout != 30*time.Second || !a.Preload ||
 		a.Queue != 1024 || a.QueueTimeout != 30*time.Second || a.MaxRequests != 0 || a.MaxLifetime != 0 ||
-		a.MaxMemory != 0 || a.Env != nil || a.User != "" || a.Group != "" {
+		a.MaxMemory != 0 || a.Env != nil || a.User != "" || a.Group != "" || a.NoPipeline || a.NormalScheduling {
 		t.Errorf("app defaults %+v", a)
 	}
 
@@ -194,6 +195,8 @@ func TestAppDirectiveErrors(t *testing.T) {
 		{"preload bad", app("wsgi b:a;\npreload yes;"), []string{f + `3:9: preload: expected on or off, got "yes"`}},
 		{"pipeline bad", app("wsgi b:a;\npipeline maybe;"), []string{f + `3:10: pipeline: expected on or off, got "maybe"`}},
 		{"pipeline twice", app("wsgi b:a;\npipeline off;\npipeline on;"), []string{f + `4:1: "pipeline" is already set in this block at ` + f + `3:1`}},
+		{"cpu_scheduling bad", app("wsgi b:a;\ncpu_scheduling idle;"), []string{f + `3:16: cpu_scheduling: expected batch or normal, got "idle"`}},
+		{"cpu_scheduling twice", app("wsgi b:a;\ncpu_scheduling batch;\ncpu_scheduling normal;"), []string{f + `4:1: "cpu_scheduling" is already set in this block at ` + f + `3:1`}},
 		{"queue zero", app("wsgi b:a;\nqueue 0;"), []string{f + `3:7: queue: must be at least 1`}},
 		{"queue bad timeout", app("wsgi b:a;\nqueue 10 timeout soon;"), []string{f + `3:18: queue: expected a duration like 30s or 5m, got "soon"`}},
 		{"queue zero timeout", app("wsgi b:a;\nqueue 10 timeout 0;"), []string{f + `3:18: queue: must be greater than 0`}},

@@ -254,6 +254,18 @@ func buildPipeline(b *builder, sc *scope, n *node) {
 	}
 }
 
+// buildCPUScheduling reads `cpu_scheduling batch|normal;`.
+func buildCPUScheduling(b *builder, sc *scope, n *node) {
+	switch v := n.Args[0].Value; v {
+	case "batch":
+		sc.app.NormalScheduling = false
+	case "normal":
+		sc.app.NormalScheduling = true
+	default:
+		b.argErr(n, n.Args[0], fmt.Errorf("expected batch or normal, got %q", v))
+	}
+}
+
 // buildQueue reads `queue N [timeout DURATION];`.
 func buildQueue(b *builder, sc *scope, n *node) {
 	size, ok := atLeastOne(b, n, n.Args[0])

@@ -215,6 +215,7 @@ func init() {
 		"max_memory":       {in: inApp, min: 1, max: 1, build: buildMaxMemory},
 		"preload":          {in: inApp, min: 1, max: 1, build: buildPreload},
 		"pipeline":         {in: inApp, min: 1, max: 1, build: buildPipeline},
+		"cpu_scheduling":   {in: inApp, min: 1, max: 1, build: buildCPUScheduling},
 		"queue":            {in: inApp, min: 1, max: 3, build: buildQueue},
 		"user":             {in: inApp, min: 1, max: 1, build: buildUser},
 		"group":            {in: inApp, min: 1, max: 1, build: buildGroup},

@@ -567,6 +567,13 @@ type App struct {
 	// (docs/appserver.md, "Pipelining"); off, only ever to an idle worker.
 	// Negated so that an App built in code pipelines, like a configured one.
 	NoPipeline bool
+	// NormalScheduling is `cpu_scheduling normal;`. By default (batch),
+	// Python workers run under Linux's SCHED_BATCH policy: a worker woken
+	// by a request does not preempt the thread running, so tandem's
+	// front end, which feeds every worker, is not pushed off its core by
+	// the workers it wakes (docs/appserver.md, "CPU scheduling"). Negated
+	// so that an App built in code gets the default, like a configured one.
+	NormalScheduling bool
 	// Queue is `queue N [timeout DURATION];` requests waiting for a free
 	// worker; default 1024, timeout default 30s. Past either: 503.
 	Queue        int

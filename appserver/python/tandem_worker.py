@@ -1061,14 +1061,28 @@ def _spawn(ctrl, wid, fd, others, app):
 
 # ---------------------------------------------------------------- main
 
+def _sched_batch():
+    """Run this process (and the workers a zygote forks) under SCHED_BATCH:
+    woken by a request, a worker waits for the running thread's turn to
+    end instead of preempting it, so tandem, which feeds every worker, is
+    not pushed off its core by the workers it wakes. Without the policy
+    (not Linux), a warning, and the default policy."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError) as e:
+        sys.stderr.write('tandem worker %d: cannot use SCHED_BATCH (%s); '
+                         'running with the default CPU scheduling\n' % (os.getpid(), e))
+
+
 def main(argv):
-    usage = 'usage: tandem_worker.py worker|zygote --app MODULE:CALLABLE [--chdir DIR]\n'
+    usage = ('usage: tandem_worker.py worker|zygote --app MODULE:CALLABLE'
+             ' [--chdir DIR] [--sched batch]\n')
     if not argv or argv[0] not in ('worker', 'zygote'):
         sys.stderr.write(usage)
         return 2
     mode, opts, args = argv[0], {}, argv[1:]
     while args:
-        if len(args) < 2 or args[0] not in ('--app', '--chdir'):
+        if len(args) < 2 or args[0] not in ('--app', '--chdir', '--sched'):
             sys.stderr.write(usage)
             return 2
         opts[args[0]] = args[1]
@@ -1076,6 +1090,11 @@ def main(argv):
     if '--app' not in opts:
         sys.stderr.write(usage)
         return 2
+    if '--sched' in opts:
+        if opts['--sched'] != 'batch':
+            sys.stderr.write(usage)
+            return 2
+        _sched_batch()
     if '--chdir' in opts:
         os.chdir(opts['--chdir'])
     sys.path.insert(0, os.getcwd())

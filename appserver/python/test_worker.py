@@ -870,5 +870,31 @@ class FrameworkTest(unittest.TestCase):
             w.close()
 
 
+
+class SchedTest(unittest.TestCase):
+    """--sched batch: the worker runs under SCHED_BATCH; anything else is a
+    usage error, before the app is imported."""
+
+    def test_batch(self):
+        if not hasattr(os, 'SCHED_BATCH'):
+            self.skipTest('no SCHED_BATCH here')
+        out = subprocess.run(
+            [sys.executable, '-c',
+             'import os, sys; sys.argv = ["w"]; import tandem_worker as tw; '
+             'tw._sched_batch(); print(os.sched_getscheduler(0) == os.SCHED_BATCH)'],
+            cwd=HERE, capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.stdout.strip(), 'True', out.stderr)
+
+    def test_bad_value_is_a_usage_error(self):
+        err = io.StringIO()
+        old, sys.stderr = sys.stderr, err
+        try:
+            code = tw.main(['worker', '--app', 'app:application', '--sched', 'idle'])
+        finally:
+            sys.stderr = old
+        self.assertEqual(code, 2)
+        self.assertIn('--sched batch', err.getvalue())
+
+
 if __name__ == '__main__':
     unittest.main()
