@@ -46,6 +46,9 @@ import (
 const (
 	onDemandBurst  = 10
 	onDemandWindow = time.Minute
+	// onDemandTicketWait is how long a name the ask endpoint approved
+	// waits for the rate limiter's ticket before it is refused.
+	onDemandTicketWait = 250 * time.Millisecond
 	// askTimeout bounds one call to the ask endpoint; the handshake that
 	// triggered it waits that long at most.
 	askTimeout = 10 * time.Second
@@ -255,7 +258,15 @@ func (iss *acmeIssuer) askDecision(log *zap.Logger) func(ctx context.Context, na
 			log.Info("tls on_demand: ask endpoint refused a name", zap.String("name", name), zap.Int("status", resp.StatusCode))
 			return fmt.Errorf("tls on_demand: %q not approved (ask endpoint answered %d)", name, resp.StatusCode)
 		}
-		if !iss.limit.Allow() {
+		// certmagic's limiter hands tickets over a channel from a goroutine
+		// of its own, which re-arms after each ticket taken: Allow alone
+		// refused a second name asked for right after a first (a test
+		// failed that way under load). A short wait takes a ticket that is
+		// there or about to be, and refuses only when the window is full.
+		wctx, cancel := context.WithTimeout(ctx, onDemandTicketWait)
+		err = iss.limit.Wait(wctx)
+		cancel()
+		if err != nil {
 			log.Warn("tls on_demand: rate limit reached; refusing the certificate for now", zap.String("name", name),
 				zap.Int("max", iss.limit.MaxEvents()), zap.Duration("window", iss.limit.Window()))
 			return errors.New("tls on_demand: issuance rate limit reached")
