@@ -169,14 +169,17 @@ ab_main() {
 	declare -gA BIN=([A]=$a_bin [B]=$b_bin) ENVS=([A]=$A_ENV [B]=$B_ENV) HOOKS=([A]=${A_HOOK:-} [B]=${B_HOOK:-})
 	BACK_NAME=Python URL_PATH=/
 	case $WORKLOAD in
-	proxy) start_gunicorn ab hello:application ;;
+	proxy)
+		start_gunicorn ab hello:application
+		BACK_NAME=gunicorn
+		;;
 	proxy-tcp)
 		GUNICORN_PORT=$(free_port)
 		start_gunicorn ab hello:application --bind "127.0.0.1:$GUNICORN_PORT"
+		BACK_NAME=gunicorn
 		;;
 	static) URL_PATH=/1k.bin BACK_NAME="(none)" ;;
 	esac
-	[[ $WORKLOAD == proxy* ]] && BACK_NAME=gunicorn
 	RESULTS=$TMP/ab.tsv
 	: >"$RESULTS"
 
