@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reverse-proxy benchmark: tandem → gunicorn vs nginx → gunicorn.
+# Reverse-proxy benchmark: tandem → gunicorn vs nginx → gunicorn, with
+# Caddy → gunicorn as the Go reference (CADDY=0 leaves it out).
 #
 #   bash bench/proxy.sh                       # defaults: DURATION=5s ROUNDS=3
 #   DURATION=10 ROUNDS=5 bash bench/proxy.sh
@@ -15,15 +16,22 @@
 #           proxy_http_version 1.1 and `Connection ""` (what an operator
 #           writes to get upstream keep-alive), gunicorn's documented
 #           X-Forwarded-* and Host headers
+#   Caddy   Debian's caddy, `reverse_proxy unix//SOCK` and `reverse_proxy
+#           127.0.0.1:PORT` with its defaults (X-Forwarded-* added,
+#           upstream keep-alive pool), admin API and automatic HTTPS off.
+#           It is net/http and httputil.ReverseProxy, the parts tandem's
+#           front end is built on, so tandem / Caddy shows what tandem's
+#           own work gains over a plain Go proxy, and Caddy / nginx the
+#           distance of that foundation from nginx's event loop.
 # gunicorn's sync workers close the connection after every response, so
 # neither front end gets to reuse an upstream connection: both pay a
 # connect per request, as in production with this worker class.
 #
-# wrk keeps its client connections alive. Within each round the four runs
-# (tandem/nginx × unix/tcp) alternate and the first one rotates; the tables
+# wrk keeps its client connections alive. Within each round the runs
+# (tandem/nginx/Caddy × unix/tcp) alternate and the first one rotates; the tables
 # show medians over the rounds, the ratio tandem / nginx, and the CPU time
-# per request spent in each front end (tandem's Go process, or nginx's
-# master + workers) and in gunicorn. The noise control (wait for an idle
+# per request spent in each front end (tandem's Go process, nginx's
+# master + workers, or Caddy's process) and in gunicorn. The noise control (wait for an idle
 # machine, repeat runs disturbed by other processes) is bench/app.sh's.
 #
 # Everything runs on 127.0.0.1 with free ports and sockets in a throwaway
@@ -38,6 +46,7 @@
 #   THREADS    wrk threads                                    (default 2)
 #   WORKERS    gunicorn sync workers                          (default 4)
 #   VARIANTS   which upstream transports: "unix tcp"          (default both)
+#   CADDY      1 also runs Caddy, 0 leaves it out             (default 1)
 #   NOISE_MAX, NOISE_BUDGET, TANDEM_BIN, KEEP  as bench/app.sh
 set -euo pipefail
 
@@ -48,6 +57,7 @@ CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-4}
 VARIANTS=${VARIANTS:-unix tcp}
+CADDY=${CADDY:-1}
 
 # app.sh brings the server helpers (start_gunicorn, wait_200, check_body),
 # the noise-controlled run_wrk and the median/ratio/fmt helpers; sourcing
@@ -64,7 +74,9 @@ ensure_proxy_tools() {
 	[[ -x $PY ]] || debs+=(python3)
 	command -v gunicorn >/dev/null || debs+=(gunicorn)
 	if ((${#debs[@]})); then apt_install "${debs[@]}"; fi
-	ensure_tools nginx:nginx-light wrk:wrk curl:curl
+	local tools=(nginx:nginx-light wrk:wrk curl:curl)
+	[[ $CADDY == 1 ]] && tools+=(caddy:caddy)
+	ensure_tools "${tools[@]}"
 }
 
 # start_tandem_proxy UNIX_PORT TCP_PORT: one tandem, one site per variant
@@ -162,12 +174,53 @@ EOF
 	[[ $tport == - ]] || wait_200 "nginx → tcp" "$NGINX_PID" "$TMP/nginx-proxy-error.log" "http://127.0.0.1:$tport/"
 }
 
+# start_caddy UNIX_PORT TCP_PORT: Caddy proxying to gunicorn as its docs
+# show it (`reverse_proxy` with its defaults), one site per variant ("-"
+# leaves one out). Its admin endpoint is off and its config and data
+# directories are in $TMP, so nothing is written under $HOME. Sets
+# CADDY_PID.
+start_caddy() {
+	local uport=$1 tport=$2
+	{
+		cat <<EOF
+{
+	admin off
+	auto_https off
+}
+EOF
+		if [[ $uport != - ]]; then
+			cat <<EOF
+:$uport {
+	bind 127.0.0.1
+	reverse_proxy unix/$GUNICORN_SOCK
+}
+EOF
+		fi
+		if [[ $tport != - ]]; then
+			cat <<EOF
+:$tport {
+	bind 127.0.0.1
+	reverse_proxy 127.0.0.1:$GUNICORN_PORT
+}
+EOF
+		fi
+	} >"$TMP/Caddyfile"
+	mkdir -p "$TMP/caddy-config" "$TMP/caddy-data"
+	start_bg "$TMP/caddy.log" env XDG_CONFIG_HOME="$TMP/caddy-config" XDG_DATA_HOME="$TMP/caddy-data" \
+		caddy run --config "$TMP/Caddyfile" --adapter caddyfile
+	CADDY_PID=$LAST_PID
+	[[ $uport == - ]] || wait_200 "Caddy → unix" "$CADDY_PID" "$TMP/caddy.log" "http://127.0.0.1:$uport/"
+	[[ $tport == - ]] || wait_200 "Caddy → tcp" "$CADDY_PID" "$TMP/caddy.log" "http://127.0.0.1:$tport/"
+}
+
 proxy_label() {
 	case $1 in
 	tandem/unix) echo "tandem → gunicorn (unix socket)" ;;
 	nginx/unix) echo "nginx → gunicorn (unix socket)" ;;
 	tandem/tcp) echo "tandem → gunicorn (127.0.0.1 TCP)" ;;
 	nginx/tcp) echo "nginx → gunicorn (127.0.0.1 TCP)" ;;
+	caddy/unix) echo "Caddy → gunicorn (unix socket)" ;;
+	caddy/tcp) echo "Caddy → gunicorn (127.0.0.1 TCP)" ;;
 	esac
 }
 
@@ -190,11 +243,12 @@ proxy_main() {
 		esac
 		PORT[tandem/$v]=$(free_port)
 		PORT[nginx/$v]=$(free_port)
+		[[ $CADDY == 1 ]] && PORT[caddy/$v]=$(free_port)
 	done
 	[[ -n ${PORT[tandem/unix]:-} ]] && want_unix=1
 	[[ -n ${PORT[tandem/tcp]:-} ]] && want_tcp=1
 
-	log "== starting gunicorn ($WORKERS sync workers, unix socket + TCP), tandem and nginx"
+	log "== starting gunicorn ($WORKERS sync workers, unix socket + TCP), tandem, nginx$([[ $CADDY == 1 ]] && echo " and Caddy")"
 	GUNICORN_PORT=$(free_port)
 	start_gunicorn proxy hello:application --bind "127.0.0.1:$GUNICORN_PORT"
 	wait_200 "gunicorn tcp" "$GUNICORN_PID" "$TMP/gunicorn-proxy.log" "http://127.0.0.1:$GUNICORN_PORT/"
@@ -204,9 +258,19 @@ proxy_main() {
 	start_tandem_proxy "$tu" "$tt"
 	start_nginx_keepalive "$nu" "$nt"
 	ROOTS=("$TANDEM_PID" "$GUNICORN_PID" "$NGINX_PID")
+	if [[ $CADDY == 1 ]]; then
+		local cu=- ct=-
+		[[ $want_unix == 1 ]] && cu=${PORT[caddy/unix]}
+		[[ $want_tcp == 1 ]] && ct=${PORT[caddy/tcp]}
+		start_caddy "$cu" "$ct"
+		ROOTS+=("$CADDY_PID")
+	fi
 
 	local RUNS=()
-	for v in $VARIANTS; do RUNS+=("tandem/$v" "nginx/$v"); done
+	for v in $VARIANTS; do
+		RUNS+=("tandem/$v" "nginx/$v")
+		[[ $CADDY == 1 ]] && RUNS+=("caddy/$v")
+	done
 	for s in "${RUNS[@]}"; do
 		check_body "$s" "http://127.0.0.1:${PORT[$s]}/" "$BODY"
 	done
@@ -225,6 +289,7 @@ proxy_main() {
 			case $s in
 			tandem/*) FRONT=("$TANDEM_PID") ;;
 			nginx/*) mapfile -t FRONT < <(tree_pids "$NGINX_PID") ;;
+			caddy/*) mapfile -t FRONT < <(tree_pids "$CADDY_PID") ;;
 			esac
 			PYP=("${py[@]}")
 			run_wrk "round $r $s" "http://127.0.0.1:${PORT[$s]}/" "$DUR" "$CONNS" "$THREADS" "$TMP/wrk-${s/\//-}-$r.txt"
@@ -241,21 +306,22 @@ proxy_main() {
 }
 
 proxy_report() {
-	local runs=("$@") cpu gunicorn_v nginx_v py_v wrk_v noise s v
+	local runs=("$@") cpu gunicorn_v nginx_v py_v wrk_v caddy_v="" noise s v
 	cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 	gunicorn_v=$(gunicorn --version 2>&1 | awk '{print $NF}' | tr -d '()')
 	nginx_v=$({ "$NGINX" -v 2>&1 || true; } | sed 's/^nginx version: //')
 	py_v=$($PY -c 'import platform; print(platform.python_version())')
 	wrk_v=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')
+	[[ $CADDY == 1 ]] && caddy_v=" · Caddy $(caddy version 2>&1 | awk 'NR == 1 {print $1}')"
 	noise=$(awk -F'\t' '{print $5}' "$RESULTS" | sort -g |
 		awk '{v[NR] = $1} END { printf "median %.1f%%, max %.1f%%", v[int((NR + 1) / 2)], v[NR] }')
 
 	cat <<EOF
-### Reverse proxy: tandem → gunicorn vs nginx → gunicorn
+### Reverse proxy: tandem → gunicorn vs nginx → gunicorn$([[ $CADDY == 1 ]] && echo " (and Caddy)")
 
-$(date -u '+%Y-%m-%d %H:%M UTC') · $(nproc) CPUs (${cpu}) · $(go version | awk '{print $3}') · Python ${py_v} · gunicorn ${gunicorn_v} · ${nginx_v} · wrk ${wrk_v} · load average before: ${LOAD_BEFORE}
+$(date -u '+%Y-%m-%d %H:%M UTC') · $(nproc) CPUs (${cpu}) · $(go version | awk '{print $3}') · Python ${py_v} · gunicorn ${gunicorn_v} · ${nginx_v}${caddy_v} · wrk ${wrk_v} · load average before: ${LOAD_BEFORE}
 
-\`DURATION=$DUR ROUNDS=$ROUNDS CONNS=$CONNS THREADS=$THREADS WORKERS=$WORKERS bash bench/proxy.sh\` — one gunicorn (sync, $WORKERS workers, hello world from bench/apps/hello.py) on a unix socket and TCP; \`wrk -t$THREADS -c$CONNS -d$DUR --latency\` with keep-alive; medians of $ROUNDS rounds (runs alternate, the first rotates each round).
+\`DURATION=$DUR ROUNDS=$ROUNDS CONNS=$CONNS THREADS=$THREADS WORKERS=$WORKERS CADDY=$CADDY bash bench/proxy.sh\` — one gunicorn (sync, $WORKERS workers, hello world from bench/apps/hello.py) on a unix socket and TCP; \`wrk -t$THREADS -c$CONNS -d$DUR --latency\` with keep-alive; medians of $ROUNDS rounds (runs alternate, the first rotates each round).
 CPU used by other processes during the runs: $noise of the machine; runs repeated for exceeding ${NOISE_MAX}%: ${REPEATED}.
 
 | front end → upstream | req/s (median) | req/s range | p99 (median) | front-end CPU/req | gunicorn CPU/req |
@@ -270,14 +336,25 @@ EOF
 			"$(awk -F'\t' -v k="$s" '$1 == k { if (n++ == 0 || $3 < lo) lo = $3; if ($3 > hi) hi = $3 } END { printf "%.0f–%.0f", lo, hi }' "$RESULTS")" \
 			"$(fmt "${P99[$s]}" 2)" "$(fmt "$(median "$RESULTS" "$s" 6)" 1)" "$(fmt "$(median "$RESULTS" "$s" 7)" 1)"
 	done
-	cat <<EOF
+	if [[ $CADDY == 1 ]]; then
+		cat <<EOF
+
+| upstream transport | tandem / nginx req/s | tandem / nginx p99 (lower is better) | tandem / Caddy req/s | Caddy / nginx req/s |
+|---|--:|--:|--:|--:|
+EOF
+	else
+		cat <<EOF
 
 | upstream transport | tandem / nginx req/s | tandem / nginx p99 (lower is better) |
 |---|--:|--:|
 EOF
+	fi
 	for v in $VARIANTS; do
-		printf '| %s | %s | %s |\n' "$v" "$(ratio "${RPS[tandem/$v]}" "${RPS[nginx/$v]}")" \
+		printf '| %s | %s | %s |' "$v" "$(ratio "${RPS[tandem/$v]}" "${RPS[nginx/$v]}")" \
 			"$(ratio "${P99[tandem/$v]}" "${P99[nginx/$v]}")"
+		[[ $CADDY == 1 ]] && printf ' %s | %s |' "$(ratio "${RPS[tandem/$v]}" "${RPS[caddy/$v]}")" \
+			"$(ratio "${RPS[caddy/$v]}" "${RPS[nginx/$v]}")"
+		printf '\n'
 	done
 	if [[ -f $TMP/socket-errors ]]; then
 		printf '\nwrk socket errors:\n\n'
