@@ -56,8 +56,13 @@ func (a *arbiter) booted(g *generation, err error) {
 	}
 	if err != nil {
 		g.failed = err
-		a.log.Error("app failed to boot; keeping the serving generation", zap.String("app", a.name),
-			zap.Int("generation", g.id), zap.Error(err))
+		// At start there is no serving generation to fall back on, and
+		// saying there is misleads whoever reads the log of a failed start.
+		msg := "app failed to boot; keeping the serving generation"
+		if a.cur == nil {
+			msg = "app failed to boot; nothing serves it"
+		}
+		a.log.Error(msg, zap.String("app", a.name), zap.Int("generation", g.id), zap.Error(err))
 		a.abandon(g, err, a.now())
 		return
 	}

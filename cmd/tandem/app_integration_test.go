@@ -289,6 +289,7 @@ site _ {
 	writeFile(t, filepath.Join(in.dir, "verapp.py"), "import no_such_module_here\n")
 	_ = in.cmd.Process.Signal(syscall.SIGHUP)
 	in.waitLog("No module named", 20*time.Second)
+	in.waitLog("app failed to boot; keeping the serving generation", 5*time.Second)
 	ld.waitOK(t, 100, 20*time.Second)
 	ld.stop()
 	if ld.failed.Load() != 0 {
@@ -311,10 +312,15 @@ func TestAppImportError_StopsRun(t *testing.T) {
 	if !ok || ee.ExitCode() != 1 {
 		t.Fatalf("run with a broken app: %v, want exit 1\n%s", err, out)
 	}
-	for _, want := range []string{"app bad failed to import", "Traceback", "RuntimeError: boom at import"} {
+	for _, want := range []string{"app bad failed to import", "Traceback", "RuntimeError: boom at import",
+		"app failed to boot; nothing serves it"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	// At start there is no older generation that could keep serving.
+	if strings.Contains(string(out), "keeping the serving generation") {
+		t.Errorf("a failed first start claims a serving generation:\n%s", out)
 	}
 }
 
