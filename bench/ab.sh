@@ -125,7 +125,10 @@ measure() {
 	f0=$(proc_ticks "$pid") b0=$(proc_ticks "${back[@]}") i0=$(idle_ticks) t0=$(now_ms)
 	wrk -t"$THREADS" -c"$CONNS" -d"$DUR" --timeout 10s --latency "http://127.0.0.1:$port$URL_PATH" >"$out" 2>&1 ||
 		{ cat "$out" >&2; die "wrk failed against $v"; }
-	f1=$(proc_ticks "$pid") b1=$(proc_ticks "${back[@]}") i1=$(idle_ticks) t1=$(now_ms)
+	# Idle is read before the per-process counters, whose sed and awk
+	# forks would otherwise count as busy time of the run.
+	i1=$(idle_ticks) t1=$(now_ms)
+	f1=$(proc_ticks "$pid") b1=$(proc_ticks "${back[@]}")
 	if grep -q 'Non-2xx or 3xx' "$out"; then
 		cat "$out" >&2
 		die "$v: wrk saw non-2xx responses"
