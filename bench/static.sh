@@ -183,12 +183,16 @@ run_wrk() {
 	local b0 v0 c0 t0 b1 v1 c1 t1 foreign
 	for try in 1 2 3; do
 		[[ $round == warm ]] || wait_quiet
-		b0=$(busy_ticks) v0=$(server_ticks) t0=$(now_ms)
+		v0=$(server_ticks)
 		child_ticks >"$TMP/c0"
+		# busy_ticks brackets wrk alone: the forks that read the servers'
+		# counters would count as other processes' CPU (see bench/app.sh).
+		b0=$(busy_ticks) t0=$(now_ms)
 		wrk -t"$THREADS" -c"$conns" -d"$dur" --latency "http://127.0.0.1:${PORT[$s]}$path" >"$out" 2>&1 ||
 			{ cat "$out" >&2; die "wrk failed against $s $f"; }
+		b1=$(busy_ticks) t1=$(now_ms)
 		child_ticks >"$TMP/c1"
-		b1=$(busy_ticks) v1=$(server_ticks) t1=$(now_ms)
+		v1=$(server_ticks)
 		c0=$(<"$TMP/c0") c1=$(<"$TMP/c1")
 		# Percent of the machine's CPU used by neither the servers nor wrk.
 		foreign=$(awk -v o=$((b1 - b0 - (v1 - v0) - (c1 - c0))) -v ms=$((t1 - t0)) \
