@@ -225,6 +225,7 @@ proxy_label() {
 }
 
 proxy_main() {
+	[[ $CADDY == 0 || $CADDY == 1 ]] || die "CADDY must be 0 or 1, got '$CADDY'"
 	ensure_proxy_tools
 	LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 	bench_init
