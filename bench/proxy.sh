@@ -28,10 +28,11 @@
 # connect per request, as in production with this worker class.
 #
 # wrk keeps its client connections alive. Within each round the runs
-# (tandem/nginx/Caddy × unix/tcp) alternate and the first one rotates; the tables
-# show medians over the rounds, the ratio tandem / nginx, and the CPU time
-# per request spent in each front end (tandem's Go process, nginx's
-# master + workers, or Caddy's process) and in gunicorn. The noise control (wait for an idle
+# (tandem/nginx/Caddy × unix/tcp) alternate and the first one rotates; the
+# tables show medians over the rounds, the ratios tandem / nginx (and
+# tandem / Caddy, Caddy / nginx), and the CPU time per request spent in
+# each front end (tandem's Go process, nginx's master + workers, or
+# Caddy's process) and in gunicorn. The noise control (wait for an idle
 # machine, repeat runs disturbed by other processes) is bench/app.sh's.
 #
 # Everything runs on 127.0.0.1 with free ports and sockets in a throwaway
@@ -337,19 +338,13 @@ EOF
 			"$(awk -F'\t' -v k="$s" '$1 == k { if (n++ == 0 || $3 < lo) lo = $3; if ($3 > hi) hi = $3 } END { printf "%.0f–%.0f", lo, hi }' "$RESULTS")" \
 			"$(fmt "${P99[$s]}" 2)" "$(fmt "$(median "$RESULTS" "$s" 6)" 1)" "$(fmt "$(median "$RESULTS" "$s" 7)" 1)"
 	done
+	local head="| upstream transport | tandem / nginx req/s | tandem / nginx p99 (lower is better) |"
+	local rule="|---|--:|--:|"
 	if [[ $CADDY == 1 ]]; then
-		cat <<EOF
-
-| upstream transport | tandem / nginx req/s | tandem / nginx p99 (lower is better) | tandem / Caddy req/s | Caddy / nginx req/s |
-|---|--:|--:|--:|--:|
-EOF
-	else
-		cat <<EOF
-
-| upstream transport | tandem / nginx req/s | tandem / nginx p99 (lower is better) |
-|---|--:|--:|
-EOF
+		head+=" tandem / Caddy req/s | Caddy / nginx req/s |"
+		rule+="--:|--:|"
 	fi
+	printf '\n%s\n%s\n' "$head" "$rule"
 	for v in $VARIANTS; do
 		printf '| %s | %s | %s |' "$v" "$(ratio "${RPS[tandem/$v]}" "${RPS[nginx/$v]}")" \
 			"$(ratio "${P99[tandem/$v]}" "${P99[nginx/$v]}")"
