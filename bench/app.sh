@@ -262,11 +262,11 @@ EOF
 
 # ---------------------------------------------------------------- wrk + noise
 #
-# As in static.sh: the machine may be shared, so before each run wait for it
-# to be idle, and measure the CPU used during the run by processes that are
-# neither the servers (and their workers) nor wrk. Runs above NOISE_MAX % of
-# the machine are repeated (at most twice, within NOISE_BUDGET) and the share
-# is reported with every run.
+# The machine may be shared, so before each run wait for it to be idle, and
+# measure the CPU used during the run by processes that are neither the
+# servers (and their workers) nor wrk. Runs above NOISE_MAX % of the machine
+# are repeated (at most twice, within NOISE_BUDGET) and the share is
+# reported with every run (measure_wrk in lib.sh, as every benchmark here).
 
 HZ=$(getconf CLK_TCK)
 NCPU=$(nproc)
@@ -274,72 +274,34 @@ NOISE_DEADLINE=$((SECONDS + NOISE_BUDGET))
 # our_ticks ROOT...: utime+stime of the server trees and ksoftirqd (loopback
 # packet processing done on our behalf).
 our_ticks() {
-	local p r t=0 u pids=()
+	local r pids=()
 	for r in "$@"; do mapfile -t -O "${#pids[@]}" pids < <(tree_pids "$r"); done
 	mapfile -t -O "${#pids[@]}" pids < <(pgrep '^ksoftirqd/' || true)
-	for p in "${pids[@]}"; do
-		u=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || u=0
-		t=$((t + ${u:-0}))
-	done
-	echo "$t"
+	proc_ticks "${pids[@]}"
 }
 
-# proc_ticks PID...: utime+stime of exactly these processes (all threads).
+# app_ticks: for measure_wrk, everything counted as ours (the trees in
+# ROOTS and ksoftirqd), then the front end's (FRONT) and the Python
+# processes' (PYP) ticks.
+app_ticks() {
+	echo "$(our_ticks "${ROOTS[@]}") $(proc_ticks "${FRONT[@]}") $(proc_ticks "${PYP[@]}")"
+}
 
-# run_wrk LABEL URL DURATION CONNS THREADS OUT: one wrk run with the noise
-# accounting above, for the server trees in ROOTS. Sets WRK_RPS, WRK_P99 (ms)
-# and WRK_FOREIGN (%). Non-2xx answers abort the benchmark. When FRONT (the
-# HTTP front end: tandem's Go process, or nginx's master + workers) and PYP
-# (the server's Python processes) are set, also sets FRONT_US and PY_US: CPU
-# microseconds per request spent in each.
+# run_wrk LABEL URL DURATION CONNS THREADS OUT: one wrk run with lib.sh's
+# noise accounting, for the server trees in ROOTS (NOISE_MAX=100 before it:
+# no waiting and no repeats). Sets WRK_RPS, WRK_P99 (ms) and WRK_FOREIGN
+# (%). Non-2xx answers abort the benchmark. When FRONT (the HTTP front end:
+# tandem's Go process, or nginx's master + workers) and PYP (the server's
+# Python processes) are set, also sets FRONT_US and PY_US: CPU microseconds
+# per request spent in each.
 ROOTS=()
 FRONT=()
 PYP=()
 run_wrk() {
-	local label=$1 url=$2 dur=$3 conns=$4 threads=$5 out=$6 try b0 v0 c0 t0 b1 v1 c1 t1 f0 f1 p0 p1 nreq
-	for try in 1 2 3; do
-		wait_quiet
-		# The machine's counters bracket wrk alone. Reading the servers'
-		# counters forks a sed and an awk per process; inside the bracket
-		# that work of this script counted as other processes' (about 11 %
-		# of the machine with four servers up), and nearly every run was
-		# repeated as noisy.
-		v0=$(our_ticks "${ROOTS[@]}")
-		f0=$(proc_ticks "${FRONT[@]}") p0=$(proc_ticks "${PYP[@]}")
-		child_ticks >"$TMP/c0"
-		b0=$(busy_ticks) t0=$(now_ms)
-		wrk -t"$threads" -c"$conns" -d"$dur" --timeout 10s --latency "$url" >"$out" 2>&1 ||
-			{ cat "$out" >&2; die "wrk failed against $label"; }
-		b1=$(busy_ticks) t1=$(now_ms)
-		child_ticks >"$TMP/c1"
-		f1=$(proc_ticks "${FRONT[@]}") p1=$(proc_ticks "${PYP[@]}")
-		v1=$(our_ticks "${ROOTS[@]}")
-		c0=$(<"$TMP/c0") c1=$(<"$TMP/c1")
-		WRK_FOREIGN=$(awk -v o=$((b1 - b0 - (v1 - v0) - (c1 - c0))) -v ms=$((t1 - t0)) \
-			-v hz="$HZ" -v n="$NCPU" 'BEGIN { f = o / (ms / 1000 * hz * n) * 100; if (f < 0) f = 0; if (f > 100) f = 100; printf "%.1f", f }')
-		awk -v f="$WRK_FOREIGN" -v m="$NOISE_MAX" 'BEGIN { exit !(f > m) }' || break
-		if ((try == 3)) || ! noise_budget_left; then
-			log "warning: $label: other processes used ${WRK_FOREIGN}% of the CPU; kept anyway"
-			break
-		fi
-		log "$label: other processes used ${WRK_FOREIGN}% of the CPU; repeating (try $try)"
-		REPEATED=$((${REPEATED:-0} + 1))
-	done
-	if grep -q 'Non-2xx or 3xx' "$out"; then
-		cat "$out" >&2
-		die "$label: wrk saw non-2xx responses"
-	fi
-	if grep -q 'Socket errors' "$out"; then
-		log "warning: $label: $(grep 'Socket errors' "$out" | sed 's/^ *//')"
-		echo "$label: $(grep 'Socket errors' "$out" | sed 's/^ *//')" >>"$TMP/socket-errors"
-	fi
-	WRK_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-	WRK_P99=$(awk '$1 == "99%" {print $2}' "$out")
-	[[ -n $WRK_RPS && -n $WRK_P99 ]] || { cat "$out" >&2; die "cannot parse wrk output for $label"; }
-	WRK_P99=$(to_ms "$WRK_P99")
-	nreq=$(awk '/requests in/ {print $1; exit}' "$out")
-	FRONT_US=$(awk -v t=$((f1 - f0)) -v n="$nreq" -v hz="$HZ" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
-	PY_US=$(awk -v t=$((p1 - p0)) -v n="$nreq" -v hz="$HZ" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+	local label=$1 url=$2 dur=$3 conns=$4 threads=$5 out=$6
+	measure_wrk "$label" "$out" run app_ticks \
+		-t"$threads" -c"$conns" -d"$dur" --timeout 10s --latency "$url"
+	FRONT_US=$(us_per_req "${WRK_TICKS[1]}") PY_US=$(us_per_req "${WRK_TICKS[2]}")
 }
 
 # median FILE KEY COLUMN: median of COLUMN over the rows whose first field
@@ -349,10 +311,6 @@ median() {
 		if (NR == 0) { print "-"; exit }
 		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
-}
-fmt() { awk -v v="$1" -v p="$2" 'BEGIN { if (v == "-") print "-"; else printf "%.*f", p, v }'; }
 
 # pss_kib PID...: summed Pss of the processes, in KiB, from smaps_rollup.
 pss_kib() {
@@ -466,9 +424,9 @@ app_main() {
 				wait_workers tandem "$TMP/tandem-mem-$s.log" 'app generation serving' 1
 				;;
 			gunicorn | gunicorn-preload)
-				local extra=()
-				[[ $s == gunicorn-preload ]] && extra=(--preload)
-				start_gunicorn "mem-$s" flaskapp:app "${extra[@]}"
+				local gargs=()
+				[[ $s == gunicorn-preload ]] && gargs=(--preload)
+				start_gunicorn "mem-$s" flaskapp:app "${gargs[@]}"
 				root=$GUNICORN_PID
 				wait_workers gunicorn "$TMP/gunicorn-mem-$s.log" 'Booting worker' "$WORKERS"
 				start_nginx_proxy "mem-$s" "$port" -

@@ -302,61 +302,29 @@ KSOFTIRQD=$(pgrep '^ksoftirqd/' | tr '\n' ' ' || true)
 
 RESULTS=$TMP/results.tsv
 : >"$RESULTS"
-REPEATED=0
+
+# server_ticks SERVER: everything counted as ours (the server's processes
+# and ksoftirqd), then the server's own ticks.
+server_ticks() {
+	local v k
+	# shellcheck disable=SC2086 # pid lists
+	v=$(proc_ticks ${SRV_PIDS[$1]}) k=$(proc_ticks $KSOFTIRQD)
+	echo "$((v + k)) $v"
+}
 
 # run_wrk CASE SIZE ROUND DURATION: one run; appends "case size round req/s
 # p99_ms cpu_us/req foreign% wrk_us/req" to RESULTS unless ROUND is "warm".
 run_wrk() {
-	local c=$1 z=$2 round=$3 dur=$4 s=${CASE_SERVER[$1]} try url out
-	local b0 v0 k0 c0 t0 b1 v1 k1 c1 t1 foreign
+	local c=$1 z=$2 round=$3 dur=$4 url out cpu wrkcpu
 	url=$(case_url "$c" "$z")
 	out=$TMP/wrk-$c-$z-$round.txt
-	for try in 1 2 3; do
-		[[ $round == warm ]] || wait_quiet
-		# shellcheck disable=SC2086 # pid lists
-		v0=$(proc_ticks ${SRV_PIDS[$s]}) k0=$(proc_ticks $KSOFTIRQD)
-		child_ticks >"$TMP/c0"
-		# busy_ticks brackets wrk alone: the forks that read the servers'
-		# counters would count as other processes' CPU (see bench/app.sh).
-		b0=$(busy_ticks) t0=$(now_ms)
-		timeout 300 wrk -t"$THREADS" -c"$CONNS" -d"$dur" --timeout 10s --latency "$url" >"$out" 2>&1 ||
-			{ cat "$out" >&2; die "wrk failed against $c $z"; }
-		b1=$(busy_ticks) t1=$(now_ms)
-		child_ticks >"$TMP/c1"
-		# shellcheck disable=SC2086
-		v1=$(proc_ticks ${SRV_PIDS[$s]}) k1=$(proc_ticks $KSOFTIRQD)
-		c0=$(<"$TMP/c0") c1=$(<"$TMP/c1")
-		foreign=$(awk -v o=$((b1 - b0 - (v1 - v0) - (k1 - k0) - (c1 - c0))) -v ms=$((t1 - t0)) \
-			-v hz="$HZ" -v n="$NCPU" 'BEGIN { f = o / (ms / 1000 * hz * n) * 100; if (f < 0) f = 0; if (f > 100) f = 100; printf "%.1f", f }')
-		[[ $round == warm ]] && break
-		awk -v f="$foreign" -v m="$NOISE_MAX" 'BEGIN { exit !(f > m) }' || break
-		if ((try == 3)) || ! noise_budget_left; then
-			log "warning: round $round $c $z: other processes used ${foreign}% of the CPU; kept anyway"
-			break
-		fi
-		log "round $round  $c $z: other processes used ${foreign}% of the CPU; repeating (try $try)"
-		REPEATED=$((REPEATED + 1))
-	done
-	if grep -q 'Non-2xx or 3xx' "$out"; then
-		cat "$out" >&2
-		die "$c $z: wrk saw non-2xx responses"
-	fi
-	if grep -q 'Socket errors' "$out"; then
-		log "warning: $c $z round $round: $(grep 'Socket errors' "$out" | sed 's/^ *//')"
-		echo "$c $z round $round: $(grep 'Socket errors' "$out" | sed 's/^ *//')" >>"$TMP/socket-errors"
-	fi
+	measure_wrk "round $round $c $z" "$out" "$round" "server_ticks ${CASE_SERVER[$c]}" \
+		-t"$THREADS" -c"$CONNS" -d"$dur" --timeout 10s --latency "$url"
 	[[ $round == warm ]] && return
-	local rps p99 nreq cpu wrkcpu
-	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-	p99=$(awk '$1 == "99%" {print $2}' "$out")
-	nreq=$(awk '/requests in/ {print $1; exit}' "$out")
-	[[ -n $rps && -n $p99 && -n $nreq ]] || { cat "$out" >&2; die "cannot parse wrk output for $c $z"; }
-	p99=$(to_ms "$p99")
-	cpu=$(awk -v t=$((v1 - v0)) -v n="$nreq" -v hz="$HZ" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
-	wrkcpu=$(awk -v t=$((c1 - c0)) -v n="$nreq" -v hz="$HZ" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$z" "$round" "$rps" "$p99" "$cpu" "$foreign" "$wrkcpu" >>"$RESULTS"
+	cpu=$(us_per_req "${WRK_TICKS[1]}") wrkcpu=$(us_per_req "$WRK_CHILD")
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$z" "$round" "$WRK_RPS" "$WRK_P99" "$cpu" "$WRK_FOREIGN" "$wrkcpu" >>"$RESULTS"
 	log "$(printf 'round %s  %-13s %6s  %9s req/s  p99 %8s ms  %7s us CPU/req  other CPU %5s%%' \
-		"$round" "$c" "$z" "$rps" "$p99" "$cpu" "$foreign")"
+		"$round" "$c" "$z" "$WRK_RPS" "$WRK_P99" "$cpu" "$WRK_FOREIGN")"
 }
 
 log "warm-up (1s per case and size)"
@@ -395,42 +363,18 @@ log "origin requests during the measured runs: $((ORIGIN_AFTER - ORIGIN_BEFORE))
 
 # ---------------------------------------------------------------- report
 
-USED=$TMP/used.tsv
-awk -F'\t' -v m="$NOISE_MAX" '
-	{ row[NR] = $0; key[NR] = $1 SUBSEP $2; clean[NR] = ($7 <= m); if (clean[NR]) nclean[$1, $2]++ }
-	END { for (i = 1; i <= NR; i++) if (clean[i] || !nclean[key[i]]) print row[i] }' "$RESULTS" >"$USED"
-
-counts() {
-	awk -F'\t' -v c="$1" -v z="$2" -v m="$NOISE_MAX" '$1 == c && $2 == z { n++; if ($7 <= m) k++ }
-		END { if (k) printf "%d/%d", k, n; else printf "%d/%d*", n, n }' "$RESULTS"
-}
-median() {
-	awk -F'\t' -v c="$1" -v z="$2" -v k="$3" '$1 == c && $2 == z {print $k}' "$USED" |
-		sort -g | awk '{v[NR] = $1} END {
-			if (NR == 0) { print "-"; exit }
-			if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-range() {
-	awk -F'\t' -v c="$1" -v z="$2" '$1 == c && $2 == z {
-		if (n++ == 0 || $4 < lo) lo = $4; if ($4 > hi) hi = $4 }
-		END { if (n) printf "%.0f–%.0f", lo, hi; else print "-" }' "$USED"
-}
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'
-}
-fmt() { awk -v v="$1" -v p="$2" 'BEGIN { if (v == "-" || v == "") print "-"; else printf "%.*f", p, v }'; }
+select_used
 
 declare -A RPS P99 CPU
 for z in $SIZES; do
 	for c in "${CASES[@]}"; do
-		RPS[$c,$z]=$(median "$c" "$z" 4)
-		P99[$c,$z]=$(median "$c" "$z" 5)
-		CPU[$c,$z]=$(median "$c" "$z" 6)
+		RPS[$c,$z]=$(results_median "$c" "$z" 4)
+		P99[$c,$z]=$(results_median "$c" "$z" 5)
+		CPU[$c,$z]=$(results_median "$c" "$z" 6)
 	done
 done
 
-noise=$(awk -F'\t' '{print $7}' "$RESULTS" | sort -g |
-	awk '{v[NR] = $1} END { printf "median %.1f%%, max %.1f%%", v[int((NR + 1) / 2)], v[NR] }')
+noise=$(noise_summary)
 cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 nginx_v=$({ "$NGINX" -v 2>&1 || true; } | sed 's/^nginx version: //')
 wrk_v=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')
@@ -455,8 +399,8 @@ EOF
 for z in $SIZES; do
 	for c in "${CASES[@]}"; do
 		printf '| %s B | %s | %s | %s | %s | %s ms | %s µs | %s |\n' "$z" "$c" "${RESP_HDR_BYTES[$c,$z]}" \
-			"$(fmt "${RPS[$c,$z]}" 0)" "$(range "$c" "$z")" "$(fmt "${P99[$c,$z]}" 2)" \
-			"$(fmt "${CPU[$c,$z]}" 1)" "$(counts "$c" "$z")"
+			"$(fmt "${RPS[$c,$z]}" 0)" "$(results_range "$c" "$z")" "$(fmt "${P99[$c,$z]}" 2)" \
+			"$(fmt "${CPU[$c,$z]}" 1)" "$(results_counts "$c" "$z")"
 	done
 done
 

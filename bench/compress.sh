@@ -343,66 +343,33 @@ SRV_PIDS[nginx]="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
 SRV_PIDS[tandem]=$TANDEM_PID
 KSOFTIRQD=$(pgrep '^ksoftirqd/' | tr '\n' ' ' || true)
 
-# proc_ticks PID...: utime+stime of these processes (all their threads).
-
 RESULTS=$TMP/results.tsv
 : >"$RESULTS"
-REPEATED=0
+
+# server_ticks SERVER: everything counted as ours (the server's processes
+# and ksoftirqd), then the server's own ticks.
+server_ticks() {
+	local v k
+	# shellcheck disable=SC2086 # pid lists
+	v=$(proc_ticks ${SRV_PIDS[$1]}) k=$(proc_ticks $KSOFTIRQD)
+	echo "$((v + k)) $v"
+}
 
 # run_wrk SERVER CASE ROUND DURATION: one measured run. Appends "case server
 # round req/s p99_ms cpu_us/req foreign% wrk_us/req" to RESULTS unless
 # ROUND is "warm".
 run_wrk() {
-	local s=$1 c=$2 round=$3 dur=$4 enc=${CASE_ENC[$2]} try
+	local s=$1 c=$2 round=$3 dur=$4 enc=${CASE_ENC[$2]} cpu wrkcpu
 	local url="http://127.0.0.1:${PORT[$s]}/$c/page.html" out=$TMP/wrk-$s-$c-$round.txt
-	local args=() b0 v0 k0 c0 t0 b1 v1 k1 c1 t1 foreign
+	local args=()
 	[[ -n $enc ]] && args=(-H "Accept-Encoding: $enc")
-	for try in 1 2 3; do
-		[[ $round == warm ]] || wait_quiet
-		# shellcheck disable=SC2086 # pid lists
-		v0=$(proc_ticks ${SRV_PIDS[$s]}) k0=$(proc_ticks $KSOFTIRQD)
-		child_ticks >"$TMP/c0"
-		# busy_ticks brackets wrk alone: the forks that read the servers'
-		# counters would count as other processes' CPU (see bench/app.sh).
-		b0=$(busy_ticks) t0=$(now_ms)
-		wrk -t"$THREADS" -c"$CONNS" -d"$dur" --timeout 10s --latency "${args[@]}" "$url" >"$out" 2>&1 ||
-			{ cat "$out" >&2; die "wrk failed against $s $c"; }
-		b1=$(busy_ticks) t1=$(now_ms)
-		child_ticks >"$TMP/c1"
-		# shellcheck disable=SC2086
-		v1=$(proc_ticks ${SRV_PIDS[$s]}) k1=$(proc_ticks $KSOFTIRQD)
-		c0=$(<"$TMP/c0") c1=$(<"$TMP/c1")
-		foreign=$(awk -v o=$((b1 - b0 - (v1 - v0) - (k1 - k0) - (c1 - c0))) -v ms=$((t1 - t0)) \
-			-v hz="$HZ" -v n="$NCPU" 'BEGIN { f = o / (ms / 1000 * hz * n) * 100; if (f < 0) f = 0; if (f > 100) f = 100; printf "%.1f", f }')
-		[[ $round == warm ]] && break
-		awk -v f="$foreign" -v m="$NOISE_MAX" 'BEGIN { exit !(f > m) }' || break
-		if ((try == 3)) || ! noise_budget_left; then
-			log "warning: round $round $s $c: other processes used ${foreign}% of the CPU; kept anyway"
-			break
-		fi
-		log "round $round  $s $c: other processes used ${foreign}% of the CPU; repeating (try $try)"
-		REPEATED=$((REPEATED + 1))
-	done
-	if grep -q 'Non-2xx or 3xx' "$out"; then
-		cat "$out" >&2
-		die "$s $c: wrk saw non-2xx responses"
-	fi
-	if grep -q 'Socket errors' "$out"; then
-		log "warning: $s $c round $round: $(grep 'Socket errors' "$out" | sed 's/^ *//')"
-		echo "$s $c round $round: $(grep 'Socket errors' "$out" | sed 's/^ *//')" >>"$TMP/socket-errors"
-	fi
+	measure_wrk "round $round $s $c" "$out" "$round" "server_ticks $s" \
+		-t"$THREADS" -c"$CONNS" -d"$dur" --timeout 10s --latency "${args[@]}" "$url"
 	[[ $round == warm ]] && return
-	local rps p99 nreq cpu wrkcpu
-	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-	p99=$(awk '$1 == "99%" {print $2}' "$out")
-	nreq=$(awk '/requests in/ {print $1; exit}' "$out")
-	[[ -n $rps && -n $p99 && -n $nreq ]] || { cat "$out" >&2; die "cannot parse wrk output for $s $c"; }
-	p99=$(to_ms "$p99")
-	cpu=$(awk -v t=$((v1 - v0)) -v n="$nreq" -v hz="$HZ" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
-	wrkcpu=$(awk -v t=$((c1 - c0)) -v n="$nreq" -v hz="$HZ" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$s" "$round" "$rps" "$p99" "$cpu" "$foreign" "$wrkcpu" >>"$RESULTS"
+	cpu=$(us_per_req "${WRK_TICKS[1]}") wrkcpu=$(us_per_req "$WRK_CHILD")
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$s" "$round" "$WRK_RPS" "$WRK_P99" "$cpu" "$WRK_FOREIGN" "$wrkcpu" >>"$RESULTS"
 	log "$(printf 'round %s  %-9s %-6s %9s req/s  p99 %8s ms  %7s us CPU/req  other CPU %5s%%' \
-		"$round" "$c" "$s" "$rps" "$p99" "$cpu" "$foreign")"
+		"$round" "$c" "$s" "$WRK_RPS" "$WRK_P99" "$cpu" "$WRK_FOREIGN")"
 }
 
 log "warm-up (1s per case and server)"
@@ -424,46 +391,19 @@ done
 
 # ---------------------------------------------------------------- report
 
-# Runs still above NOISE_MAX (budget used up) are left out of the medians
-# when the same case and server has a clean run.
-USED=$TMP/used.tsv
-awk -F'\t' -v m="$NOISE_MAX" '
-	{ row[NR] = $0; key[NR] = $1 SUBSEP $2; clean[NR] = ($7 <= m); if (clean[NR]) nclean[$1, $2]++ }
-	END { for (i = 1; i <= NR; i++) if (clean[i] || !nclean[key[i]]) print row[i] }' "$RESULTS" >"$USED"
-
-counts() {
-	awk -F'\t' -v c="$1" -v s="$2" -v m="$NOISE_MAX" '$1 == c && $2 == s { n++; if ($7 <= m) k++ }
-		END { if (k) printf "%d/%d", k, n; else printf "%d/%d*", n, n }' "$RESULTS"
-}
-# median CASE SERVER COLUMN (4 = req/s, 5 = p99 ms, 6 = CPU us/req, 8 = wrk us/req)
-median() {
-	awk -F'\t' -v c="$1" -v s="$2" -v k="$3" '$1 == c && $2 == s {print $k}' "$USED" |
-		sort -g | awk '{v[NR] = $1} END {
-			if (NR == 0) { print "-"; exit }
-			if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-range() {
-	awk -F'\t' -v c="$1" -v s="$2" '$1 == c && $2 == s {
-		if (n++ == 0 || $4 < lo) lo = $4; if ($4 > hi) hi = $4 }
-		END { if (n) printf "%.0f–%.0f", lo, hi; else print "-" }' "$USED"
-}
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'
-}
-fmt() { awk -v v="$1" -v p="$2" 'BEGIN { if (v == "-" || v == "") print "-"; else printf "%.*f", p, v }'; }
+select_used
 pct() { awk -v a="$1" -v b="$PAGE_BYTES" 'BEGIN { printf "%.1f%%", a / b * 100 }'; }
 
 declare -A RPS P99 CPU
 for c in "${CASES[@]}"; do
 	for s in ${CASE_SERVERS[$c]}; do
-		RPS[$c,$s]=$(median "$c" "$s" 4)
-		P99[$c,$s]=$(median "$c" "$s" 5)
-		CPU[$c,$s]=$(median "$c" "$s" 6)
+		RPS[$c,$s]=$(results_median "$c" "$s" 4)
+		P99[$c,$s]=$(results_median "$c" "$s" 5)
+		CPU[$c,$s]=$(results_median "$c" "$s" 6)
 	done
 done
 
-noise=$(awk -F'\t' '{print $7}' "$RESULTS" | sort -g |
-	awk '{v[NR] = $1} END { printf "median %.1f%%, max %.1f%%", v[int((NR + 1) / 2)], v[NR] }')
+noise=$(noise_summary)
 cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 nginx_v=$({ "$NGINX" -v 2>&1 || true; } | sed 's/^nginx version: //')
 wrk_v=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')
@@ -485,8 +425,8 @@ EOF
 for c in "${CASES[@]}"; do
 	for s in ${CASE_SERVERS[$c]}; do
 		printf '| %s | %s | %s (%s) | %s | %s | %s ms | %s µs | %s |\n' "${CASE_LABEL[$c]}" "$s" \
-			"${SIZE[$s,$c]}" "$(pct "${SIZE[$s,$c]}")" "$(fmt "${RPS[$c,$s]}" 0)" "$(range "$c" "$s")" \
-			"$(fmt "${P99[$c,$s]}" 2)" "$(fmt "${CPU[$c,$s]}" 0)" "$(counts "$c" "$s")"
+			"${SIZE[$s,$c]}" "$(pct "${SIZE[$s,$c]}")" "$(fmt "${RPS[$c,$s]}" 0)" "$(results_range "$c" "$s")" \
+			"$(fmt "${P99[$c,$s]}" 2)" "$(fmt "${CPU[$c,$s]}" 0)" "$(results_counts "$c" "$s")"
 	done
 done
 

@@ -1,6 +1,8 @@
-# Shared helpers for bench/static.sh and bench/sendfile-check.sh; sourced,
-# not run. Keeping server start-up here means both scripts measure the very
-# same configurations.
+# shellcheck shell=bash
+# Shared helpers for the benchmarks in bench/; sourced, not run. Server
+# start-up lives here so that static.sh and sendfile-check.sh measure the
+# very same configurations, and the measuring (noise accounting around each
+# wrk run, medians over the clean runs) so that every script counts alike.
 #
 # Callers set -euo pipefail before sourcing and may set KEEP=1 to keep the
 # temp dir. After `bench_init`, $TMP is the temp dir and $DOCROOT the docroot.
@@ -98,12 +100,18 @@ start_bg() {
 
 # free_port prints a port nothing is listening on. Bash's /dev/tcp connect
 # failing means no listener; ports already handed out are skipped so two
-# servers never get the same one before either has bound it.
+# servers never get the same one before either has bound it. Ports come
+# from below the kernel's ephemeral range: a port in it may be taken, after
+# the check, by an outgoing connection (nginx → gunicorn over TCP, wrk),
+# and the server then fails to bind it (seen in fairness.sh after proxy.sh).
 USED_PORTS=" "
+EPHEMERAL_LOW=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
-	local p i
+	local p i lo=10000 span
+	span=$((EPHEMERAL_LOW - lo))
+	((span >= 1000)) || { lo=20000 span=40000; }
 	for i in $(seq 1 100); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((lo + RANDOM % span))
 		[[ $USED_PORTS == *" $p "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			USED_PORTS+="$p "
@@ -278,3 +286,137 @@ wait_quiet() {
 		fi
 	done
 }
+
+# measured_run LABEL OUT ROUND TICKS_CMD CMD...: runs CMD (output to OUT)
+# with the noise accounting. TICKS_CMD (a function name, then any
+# arguments, separated by spaces) prints the servers' utime+stime ticks,
+# whitespace-separated: the first is everything counted as ours (the
+# servers, their workers, ksoftirqd), the rest are parts the caller wants
+# per unit of work (e.g. front end and Python). The machine's counters
+# bracket CMD alone and TICKS_CMD runs outside that bracket: its forks (a
+# sed and an awk per process) would otherwise count as other processes'
+# CPU, about 11 % of the machine with four servers up.
+#
+# A run in which other processes took more than NOISE_MAX % of the machine
+# is repeated (at most twice, within NOISE_BUDGET; REPEATED counts them).
+# ROUND "warm" neither waits for a quiet machine nor repeats. CMD failing
+# stops the benchmark.
+#
+# Sets RUN_FOREIGN (%), RUN_CHILD (CMD's own ticks) and RUN_TICKS (array:
+# TICKS_CMD's fields, run's end minus start).
+REPEATED=0
+measured_run() {
+	local label=$1 out=$2 round=$3 ticks_cmd=$4 try b0 b1 t0 t1 c0 c1 i
+	local -a v0 v1
+	shift 4
+	for try in 1 2 3; do
+		[[ $round == warm ]] || wait_quiet
+		# shellcheck disable=SC2086 # the command and its arguments
+		read -ra v0 < <($ticks_cmd)
+		child_ticks >"$TMP/c0"
+		b0=$(busy_ticks) t0=$(now_ms)
+		"$@" >"$out" 2>&1 || { tail -n 30 "$out" >&2; die "$label: the measured command failed: $*"; }
+		b1=$(busy_ticks) t1=$(now_ms)
+		child_ticks >"$TMP/c1"
+		# shellcheck disable=SC2086
+		read -ra v1 < <($ticks_cmd)
+		c0=$(<"$TMP/c0") c1=$(<"$TMP/c1")
+		RUN_CHILD=$((c1 - c0))
+		RUN_TICKS=()
+		for i in "${!v0[@]}"; do RUN_TICKS+=($((v1[i] - v0[i]))); done
+		RUN_FOREIGN=$(awk -v o=$((b1 - b0 - RUN_TICKS[0] - RUN_CHILD)) -v ms=$((t1 - t0)) \
+			-v hz="$HZ" -v n="$NCPU" 'BEGIN { f = o / (ms / 1000 * hz * n) * 100; if (f < 0) f = 0; if (f > 100) f = 100; printf "%.1f", f }')
+		[[ $round == warm ]] && break
+		awk -v f="$RUN_FOREIGN" -v m="$NOISE_MAX" 'BEGIN { exit !(f > m) }' || break
+		if ((try == 3)) || ! noise_budget_left; then
+			log "warning: $label: other processes used ${RUN_FOREIGN}% of the CPU; kept anyway"
+			break
+		fi
+		log "$label: other processes used ${RUN_FOREIGN}% of the CPU; repeating (try $try)"
+		REPEATED=$((REPEATED + 1))
+	done
+}
+
+# measure_wrk LABEL OUT ROUND TICKS_CMD WRK_ARG...: measured_run of wrk.
+# Non-2xx answers stop the benchmark; socket errors are logged and
+# collected in $TMP/socket-errors for the report. Sets WRK_FOREIGN (%),
+# WRK_RPS, WRK_P99 (ms), WRK_NREQ, WRK_CHILD (wrk's own ticks) and
+# WRK_TICKS (as RUN_TICKS).
+measure_wrk() {
+	local label=$1 out=$2
+	measured_run "$1" "$2" "$3" "$4" timeout "${WRK_TIMEOUT:-900}" wrk "${@:5}"
+	# shellcheck disable=SC2034 # read by the callers
+	WRK_FOREIGN=$RUN_FOREIGN WRK_CHILD=$RUN_CHILD WRK_TICKS=("${RUN_TICKS[@]}")
+	if grep -q 'Non-2xx or 3xx' "$out"; then
+		cat "$out" >&2
+		die "$label: wrk saw non-2xx responses"
+	fi
+	if grep -q 'Socket errors' "$out"; then
+		log "warning: $label: $(grep 'Socket errors' "$out" | sed 's/^ *//')"
+		echo "$label: $(grep 'Socket errors' "$out" | sed 's/^ *//')" >>"$TMP/socket-errors"
+	fi
+	WRK_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+	WRK_P99=$(awk '$1 == "99%" {print $2}' "$out")
+	WRK_NREQ=$(awk '/requests in/ {print $1; exit}' "$out")
+	[[ -n $WRK_RPS && -n $WRK_P99 && -n $WRK_NREQ ]] || { cat "$out" >&2; die "cannot parse wrk output for $label"; }
+	WRK_P99=$(to_ms "$WRK_P99")
+}
+
+# us_per_req TICKS: CPU microseconds per request of the last measure_wrk.
+us_per_req() {
+	awk -v t="$1" -v n="$WRK_NREQ" -v hz="$HZ" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }'
+}
+
+# ---------------------------------------------------------------- results
+# static.sh, cache.sh and compress.sh append one tab-separated row per
+# measured run to $RESULTS: two key fields (what ran, and on what), the
+# round, req/s, p99 ms, one figure of the script's own, and the share of
+# the machine other processes took (%). The report reads them with these.
+
+# select_used: writes to $USED the runs the medians use. Runs in which other
+# processes still took more than NOISE_MAX % (the budget ran out) are left
+# out: that CPU was missing for one server only. The servers' own CPU is
+# not in that share, so this cannot favour a slow server. A key without
+# any clean run keeps all its runs, flagged by results_counts.
+select_used() {
+	USED=$TMP/used.tsv
+	awk -F'\t' -v m="$NOISE_MAX" '
+		{ row[NR] = $0; key[NR] = $1 SUBSEP $2; clean[NR] = ($7 <= m); if (clean[NR]) nclean[$1, $2]++ }
+		END { for (i = 1; i <= NR; i++) if (clean[i] || !nclean[key[i]]) print row[i] }' "$RESULTS" >"$USED"
+}
+
+# results_counts KEY1 KEY2: "used/all" runs, with a * when none were clean.
+results_counts() {
+	awk -F'\t' -v a="$1" -v b="$2" -v m="$NOISE_MAX" '$1 == a && $2 == b { n++; if ($7 <= m) c++ }
+		END { if (c) printf "%d/%d", c, n; else printf "%d/%d*", n, n }' "$RESULTS"
+}
+
+# results_median KEY1 KEY2 COLUMN: median of COLUMN over the used runs.
+results_median() {
+	awk -F'\t' -v a="$1" -v b="$2" -v c="$3" '$1 == a && $2 == b {print $c}' "$USED" |
+		sort -g | awk '{v[NR] = $1} END {
+			if (NR == 0) { print "-"; exit }
+			if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# results_range KEY1 KEY2: "min–max" req/s over the used runs, to show the
+# spread the median hides.
+results_range() {
+	awk -F'\t' -v a="$1" -v b="$2" '$1 == a && $2 == b {
+		if (n++ == 0 || $4 < lo) lo = $4; if ($4 > hi) hi = $4 }
+		END { if (n) printf "%.0f–%.0f", lo, hi; else print "-" }' "$USED"
+}
+
+# noise_summary: "median X%, max Y%" of the other processes' share.
+noise_summary() {
+	awk -F'\t' '{print $7}' "$RESULTS" | sort -g |
+		awk '{v[NR] = $1} END { printf "median %.1f%%, max %.1f%%", v[int((NR + 1) / 2)], v[NR] }'
+}
+
+# ratio A B: A / B to two places, "-" when either is missing or B is 0.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'
+}
+# fmt VALUE PLACES: fixed point without thousands separators, so that the
+# tables stay aligned and diffable; "-" stays "-".
+fmt() { awk -v v="$1" -v p="$2" 'BEGIN { if (v == "-" || v == "") print "-"; else printf "%.*f", p, v }'; }

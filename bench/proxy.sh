@@ -66,7 +66,7 @@ CADDY=${CADDY:-1}
 # shellcheck source=bench/app.sh
 . "$(dirname "${BASH_SOURCE[0]}")/app.sh"
 
-BODY="Hello, World!"
+PROXY_BODY="Hello, World!"
 
 # ensure_proxy_tools installs only what this benchmark runs (app.sh's
 # ensure_app_tools would also pull Flask and uWSGI).
@@ -274,9 +274,9 @@ proxy_main() {
 		[[ $CADDY == 1 ]] && RUNS+=("caddy/$v")
 	done
 	for s in "${RUNS[@]}"; do
-		check_body "$s" "http://127.0.0.1:${PORT[$s]}/" "$BODY"
+		check_body "$s" "http://127.0.0.1:${PORT[$s]}/" "$PROXY_BODY"
 	done
-	log "all of ${RUNS[*]} answer 200 with '$BODY'"
+	log "all of ${RUNS[*]} answer 200 with '$PROXY_BODY'"
 
 	log "warm-up (1s each)"
 	for s in "${RUNS[@]}"; do
@@ -301,7 +301,7 @@ proxy_main() {
 		done
 	done
 	for s in "${RUNS[@]}"; do
-		check_body "$s" "http://127.0.0.1:${PORT[$s]}/" "$BODY"
+		check_body "$s" "http://127.0.0.1:${PORT[$s]}/" "$PROXY_BODY"
 	done
 	FRONT=() PYP=()
 	proxy_report "${RUNS[@]}"

@@ -59,7 +59,7 @@ STRACE_PID=$LAST_PID
 # strace says "Process N attached" once per traced process; fetching before
 # then would race the attach and undercount.
 deadline=$((SECONDS + 10))
-attached() { cat "$TMP/strace.log" 2>/dev/null | grep -c attached || true; }
+attached() { grep -c attached "$TMP/strace.log" 2>/dev/null || true; }
 until (($(attached) >= ${#TRACE_PIDS[@]})); do
 	kill -0 "$STRACE_PID" 2>/dev/null || {
 		cat "$TMP/strace.log" >&2

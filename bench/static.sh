@@ -117,10 +117,13 @@ to_mib() {
 # (/proc/PID/stat) − wrk's time (the shell's child times). Runs above
 # NOISE_MAX percent of the machine are repeated, and before each run we wait
 # for the machine to be idle, so one burst of someone's `go test` does not
-# land on one server.
+# land on one server (measure_wrk and wait_quiet in lib.sh). Waiting and
+# repeating share one budget (NOISE_BUDGET seconds) so that a machine that
+# stays busy makes the run noisier, reported, but not endless.
 
 HZ=$(getconf CLK_TCK)
 NCPU=$(nproc)
+NOISE_DEADLINE=$((SECONDS + NOISE_BUDGET))
 OUR_PIDS=()
 for p in "${PIDS[@]}"; do
 	OUR_PIDS+=("$p")
@@ -132,99 +135,28 @@ done
 # inside our processes (tick accounting bills it to their stime) and partly
 # in the ksoftirqd threads; count both as ours.
 mapfile -t -O "${#OUR_PIDS[@]}" OUR_PIDS < <(pgrep '^ksoftirqd/' || true)
-
-# busy_ticks: user+nice+system+irq+softirq over all CPUs, the same time
-# that the per-process utime+stime below add up to.
-server_ticks() {
-	local p t=0 u
-	for p in "${OUR_PIDS[@]}"; do
-		# Fields after "pid (comm)": utime and stime are the 12th and 13th.
-		u=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || u=0
-		t=$((t + ${u:-0}))
-	done
-	echo "$t"
-}
-# child_ticks: CPU of this shell's finished children (wrk), from `times`.
-# It must run in this shell, not a $(...) subshell, so it goes via a file.
-
-# wait_quiet waits for half a second in which the machine is nearly idle;
-# the servers are idle between runs, so any load is foreign. Waiting and
-# repeating share one budget (NOISE_BUDGET seconds) so that a machine that
-# stays busy makes the run noisier, reported, but not endless.
-NOISE_DEADLINE=$((SECONDS + NOISE_BUDGET))
-wait_quiet() {
-	local b0 b1
-	while :; do
-		b0=$(busy_ticks)
-		sleep 0.5
-		b1=$(busy_ticks)
-		# busy% = ticks / (0.5 s * HZ * NCPU) * 100
-		(((b1 - b0) * 200 <= NOISE_MAX * HZ * NCPU)) && return
-		if ! noise_budget_left; then
-			log "warning: machine busy and NOISE_BUDGET used up; running anyway"
-			return
-		fi
-	done
-}
+server_ticks() { proc_ticks "${OUR_PIDS[@]}"; }
 
 RESULTS=$TMP/results.tsv
 : >"$RESULTS"
 
-# run_wrk SERVER FILE ROUND DURATION: one measured run, repeated (at most
-# twice) when other processes took more than NOISE_MAX % of the CPU. Appends
-# "server file round req/s p99_ms MiB/s foreign%" to RESULTS unless ROUND is
-# "warm".
+# run_wrk SERVER FILE ROUND DURATION: one measured run. Appends "server file
+# round req/s p99_ms MiB/s foreign%" to RESULTS unless ROUND is "warm".
 run_wrk() {
-	local s=$1 f=$2 round=$3 dur=$4 conns=$CONNS try
+	local s=$1 f=$2 round=$3 dur=$4 conns=$CONNS tps
 	[[ $f == 10m.bin ]] && conns=$BIG_CONNS
 	local path=/$f
 	[[ $s == bare ]] && path=/
 	local out=$TMP/wrk-$s-$f-$round.txt
-	local b0 v0 c0 t0 b1 v1 c1 t1 foreign
-	for try in 1 2 3; do
-		[[ $round == warm ]] || wait_quiet
-		v0=$(server_ticks)
-		child_ticks >"$TMP/c0"
-		# busy_ticks brackets wrk alone: the forks that read the servers'
-		# counters would count as other processes' CPU (see bench/app.sh).
-		b0=$(busy_ticks) t0=$(now_ms)
-		wrk -t"$THREADS" -c"$conns" -d"$dur" --latency "http://127.0.0.1:${PORT[$s]}$path" >"$out" 2>&1 ||
-			{ cat "$out" >&2; die "wrk failed against $s $f"; }
-		b1=$(busy_ticks) t1=$(now_ms)
-		child_ticks >"$TMP/c1"
-		v1=$(server_ticks)
-		c0=$(<"$TMP/c0") c1=$(<"$TMP/c1")
-		# Percent of the machine's CPU used by neither the servers nor wrk.
-		foreign=$(awk -v o=$((b1 - b0 - (v1 - v0) - (c1 - c0))) -v ms=$((t1 - t0)) \
-			-v hz="$HZ" -v n="$NCPU" 'BEGIN { f = o / (ms / 1000 * hz * n) * 100; if (f < 0) f = 0; if (f > 100) f = 100; printf "%.1f", f }')
-		[[ $round == warm ]] && break
-		awk -v f="$foreign" -v m="$NOISE_MAX" 'BEGIN { exit !(f > m) }' || break
-		if ((try == 3)) || ! noise_budget_left; then
-			log "warning: round $round $s $f: other processes used ${foreign}% of the CPU; kept anyway"
-			break
-		fi
-		log "round $round  $s $f: other processes used ${foreign}% of the CPU; repeating (try $try)"
-		echo "$s $f $round $foreign" >>"$TMP/repeated"
-	done
-	# A run with errors or non-2xx answers is not a valid measurement.
-	if grep -q 'Non-2xx or 3xx' "$out"; then
-		cat "$out" >&2
-		die "$s $f: wrk saw non-2xx responses"
-	fi
-	if grep -q 'Socket errors' "$out"; then
-		log "warning: $s $f round $round: $(grep 'Socket errors' "$out" | sed 's/^ *//')"
-	fi
+	measure_wrk "round $round $s $f" "$out" "$round" server_ticks \
+		-t"$THREADS" -c"$conns" -d"$dur" --latency "http://127.0.0.1:${PORT[$s]}$path"
 	[[ $round == warm ]] && return
-	local rps p99 tps
-	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-	p99=$(awk '$1 == "99%" {print $2}' "$out")
 	tps=$(awk '/^Transfer\/sec:/ {print $2}' "$out")
-	[[ -n $rps && -n $p99 && -n $tps ]] || { cat "$out" >&2; die "cannot parse wrk output for $s $f"; }
-	p99=$(to_ms "$p99")
+	[[ -n $tps ]] || { cat "$out" >&2; die "cannot parse wrk output for $s $f"; }
 	tps=$(to_mib "$tps")
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$f" "$round" "$rps" "$p99" "$tps" "$foreign" >>"$RESULTS"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$f" "$round" "$WRK_RPS" "$WRK_P99" "$tps" "$WRK_FOREIGN" >>"$RESULTS"
 	log "$(printf 'round %s  %-6s %-8s %10s req/s  p99 %8s ms  %9s MiB/s  other CPU %5s%%' \
-		"$round" "$s" "$f" "$rps" "$p99" "$tps" "$foreign")"
+		"$round" "$s" "$f" "$WRK_RPS" "$WRK_P99" "$tps" "$WRK_FOREIGN")"
 }
 
 # Warm-up: page cache, nginx's open_file_cache, Go's heap and scheduler all
@@ -249,57 +181,19 @@ done
 
 # ---------------------------------------------------------------- report
 
-# Runs in which other processes still took more than NOISE_MAX % (the budget
-# ran out) are left out of the medians: that CPU was missing for one server
-# only. The servers' own CPU is not in that share, so this cannot favour a
-# slow server. A server and file without any clean run keeps all its runs
-# and is flagged in the table.
-USED=$TMP/used.tsv
-awk -F'\t' -v m="$NOISE_MAX" '
-	{ row[NR] = $0; key[NR] = $1 SUBSEP $2; clean[NR] = ($7 <= m); if (clean[NR]) nclean[$1, $2]++ }
-	END { for (i = 1; i <= NR; i++) if (clean[i] || !nclean[key[i]]) print row[i] }' "$RESULTS" >"$USED"
-
-# counts SERVER FILE: "used/all" runs, with a * when none were clean.
-counts() {
-	awk -F'\t' -v s="$1" -v f="$2" -v m="$NOISE_MAX" '$1 == s && $2 == f { n++; if ($7 <= m) c++ }
-		END { if (c) printf "%d/%d", c, n; else printf "%d/%d*", n, n }' "$RESULTS"
-}
-
-# median SERVER FILE COLUMN (4 = req/s, 5 = p99 ms, 6 = MiB/s) over the used runs.
-median() {
-	awk -F'\t' -v s="$1" -v f="$2" -v c="$3" '$1 == s && $2 == f {print $c}' "$USED" |
-		sort -g | awk '{v[NR] = $1} END {
-			if (NR == 0) { print "-"; exit }
-			if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-# range SERVER FILE: "min–max" req/s over the rounds, to show the spread the
-# median hides.
-range() {
-	awk -F'\t' -v s="$1" -v f="$2" '$1 == s && $2 == f {
-		if (n++ == 0 || $4 < lo) lo = $4; if ($4 > hi) hi = $4 }
-		END { if (n) printf "%.0f–%.0f", lo, hi; else print "-" }' "$USED"
-}
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
-}
-fmt() { # thousands-free fixed formatting keeps the table aligned and diffable
-	awk -v v="$1" -v p="$2" 'BEGIN { if (v == "-") print "-"; else printf "%.*f", p, v }'
-}
+select_used
 
 declare -A LABEL=([1k.bin]="1 KiB" [100k.bin]="100 KiB" [10m.bin]="10 MiB")
 declare -A RPS P99 MIBS
 for f in "${FILES[@]}"; do
 	for s in $(servers_for "$f"); do
-		RPS[$s,$f]=$(median "$s" "$f" 4)
-		P99[$s,$f]=$(median "$s" "$f" 5)
-		MIBS[$s,$f]=$(median "$s" "$f" 6)
+		RPS[$s,$f]=$(results_median "$s" "$f" 4)
+		P99[$s,$f]=$(results_median "$s" "$f" 5)
+		MIBS[$s,$f]=$(results_median "$s" "$f" 6)
 	done
 done
 
-repeated=0
-[[ -f $TMP/repeated ]] && repeated=$(wc -l <"$TMP/repeated")
-noise=$(awk -F'\t' '{print $7}' "$RESULTS" | sort -g |
-	awk '{v[NR] = $1} END { printf "median %.1f%%, max %.1f%%", v[int((NR + 1) / 2)], v[NR] }')
+noise=$(noise_summary)
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 nginx_v=$({ "$NGINX" -v 2>&1 || true; } | sed 's/^nginx version: //')
 wrk_v=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')
@@ -310,7 +204,7 @@ cat <<EOF
 $(date -u '+%Y-%m-%d %H:%M UTC') · $(nproc) CPUs (${cpu}) · $(go version | awk '{print $3}') · ${nginx_v} · wrk ${wrk_v} · load average before the run: ${LOAD_BEFORE}
 
 \`DUR=$DUR ROUNDS=$ROUNDS CONNS=$CONNS BIG_CONNS=$BIG_CONNS THREADS=$THREADS NOISE_MAX=$NOISE_MAX NOISE_BUDGET=$NOISE_BUDGET bash bench/static.sh\` — medians of $ROUNDS rounds; wrk -t$THREADS, -c$CONNS for 1 KiB/100 KiB, -c$BIG_CONNS for 10 MiB.
-CPU used by other processes during the runs: $noise of the machine; runs repeated for exceeding ${NOISE_MAX}%: $repeated. Medians and ranges are over the runs under ${NOISE_MAX}% ("runs used"; * = none was, all kept).
+CPU used by other processes during the runs: $noise of the machine; runs repeated for exceeding ${NOISE_MAX}%: $REPEATED. Medians and ranges are over the runs under ${NOISE_MAX}% ("runs used"; * = none was, all kept).
 
 | file | server | req/s | req/s range | p99 latency | transfer | runs used |
 |---|---|--:|--:|--:|--:|--:|
@@ -318,8 +212,8 @@ EOF
 for f in "${FILES[@]}"; do
 	for s in $(servers_for "$f"); do
 		printf '| %s | %s | %s | %s | %s ms | %s MiB/s | %s |\n' "${LABEL[$f]}" "$s" \
-			"$(fmt "${RPS[$s,$f]}" 0)" "$(range "$s" "$f")" "$(fmt "${P99[$s,$f]}" 2)" \
-			"$(fmt "${MIBS[$s,$f]}" 1)" "$(counts "$s" "$f")"
+			"$(fmt "${RPS[$s,$f]}" 0)" "$(results_range "$s" "$f")" "$(fmt "${P99[$s,$f]}" 2)" \
+			"$(fmt "${MIBS[$s,$f]}" 1)" "$(results_counts "$s" "$f")"
 	done
 done
 
@@ -338,6 +232,11 @@ else
 
 tandem skipped (NO_TANDEM=1). 1 KiB req/s, nginx / bare handler: $(ratio "${RPS[nginx,1k.bin]}" "${RPS[bare,1k.bin]}")
 EOF
+fi
+
+if [[ -f $TMP/socket-errors ]]; then
+	echo
+	echo "wrk socket errors: $(tr '\n' ';' <"$TMP/socket-errors")"
 fi
 
 # Every run, in the order it ran, for anyone who wants more than medians.

@@ -238,38 +238,20 @@ check_h2() {
 
 # ---------------------------------------------------------------- runs
 
-# measure LABEL OUT CMD...: run CMD (output to OUT) with the noise
-# accounting of bench/app.sh for the servers in ROOTS; CPU of SERVER_ROOT's
-# process tree during the run goes to SERVER_TICKS. Sets FOREIGN (%).
-measure() {
-	local label=$1 out=$2 try b0 v0 c0 t0 b1 v1 c1 t1 s0 s1 spids
-	shift 2
+# tls_ticks: for measured_run, everything counted as ours (the trees in
+# ROOTS and ksoftirqd), then SERVER_ROOT's process tree.
+tls_ticks() {
+	local spids
 	mapfile -t spids < <(tree_pids "$SERVER_ROOT")
-	for try in 1 2 3; do
-		wait_quiet
-		# The bookkeeping (ps, awk) runs outside the b0..b1 window, so on
-		# short runs it is not mistaken for other processes' load; the
-		# servers are idle outside the run, so their counters may be read
-		# a little earlier and later.
-		v0=$(our_ticks "${ROOTS[@]}") s0=$(proc_ticks "${spids[@]}")
-		child_ticks >"$TMP/c0"
-		b0=$(busy_ticks) t0=$(now_ms)
-		"$@" >"$out" 2>&1 || { tail -n 30 "$out" >&2; die "$label: $1 failed"; }
-		b1=$(busy_ticks) t1=$(now_ms)
-		child_ticks >"$TMP/c1"
-		v1=$(our_ticks "${ROOTS[@]}") s1=$(proc_ticks "${spids[@]}")
-		c0=$(<"$TMP/c0") c1=$(<"$TMP/c1")
-		SERVER_TICKS=$((s1 - s0))
-		FOREIGN=$(awk -v o=$((b1 - b0 - (v1 - v0) - (c1 - c0))) -v ms=$((t1 - t0)) \
-			-v hz="$HZ" -v n="$NCPU" 'BEGIN { f = o / (ms / 1000 * hz * n) * 100; if (f < 0) f = 0; if (f > 100) f = 100; printf "%.1f", f }')
-		awk -v f="$FOREIGN" -v m="$NOISE_MAX" 'BEGIN { exit !(f > m) }' || break
-		if ((try == 3)) || ! noise_budget_left; then
-			log "warning: $label: other processes used ${FOREIGN}% of the CPU; kept anyway"
-			break
-		fi
-		log "$label: other processes used ${FOREIGN}% of the CPU; repeating (try $try)"
-		REPEATED=$((REPEATED + 1))
-	done
+	echo "$(our_ticks "${ROOTS[@]}") $(proc_ticks "${spids[@]}")"
+}
+
+# measure LABEL OUT CMD...: run CMD (output to OUT) with lib.sh's noise
+# accounting for the servers in ROOTS; CPU of SERVER_ROOT's process tree
+# during the run goes to SERVER_TICKS. Sets FOREIGN (%).
+measure() {
+	measured_run "$1" "$2" run tls_ticks "${@:3}"
+	FOREIGN=$RUN_FOREIGN SERVER_TICKS=${RUN_TICKS[1]}
 }
 
 # us_per N: the server's CPU microseconds per unit of work (N units).
