@@ -22,6 +22,8 @@ func TestScripts_RejectBadKnobs(t *testing.T) {
 		{"proxy.sh", []string{"CADDY=yes"}, "CADDY must be 0 or 1, got 'yes'"},
 		{"ab.sh", []string{"WORKLOAD=bogus"}, "unknown WORKLOAD 'bogus'"},
 		{"ab.sh", []string{"A_BIN=/nonexistent/tandem"}, "A_BIN /nonexistent/tandem is not an executable"},
+		{"frontfloor.sh", []string{"ROUNDS=abc"}, "ROUNDS must be a positive integer, not 'abc'"},
+		{"frontfloor.sh", []string{"CONNS=2", "THREADS=4"}, "THREADS (4) must not exceed CONNS (2)"},
 	}
 	for _, c := range cases {
 		t.Run(c.script+" "+strings.Join(c.env, " "), func(t *testing.T) {
