@@ -519,7 +519,11 @@ func (x *exchange) readResponse() result {
 	body.init(x.p.mgr.runtimeDir)
 	var spoolErr error
 	for {
-		if canStream && !x.streamed && rd.Buffered() == 0 && !x.aborted.Load() {
+		// Stream once the reader has caught up with the worker. Not after
+		// a failed buffer write: the abort it started runs on a goroutine
+		// of its own and may not have said so yet, and streaming then
+		// would send a 200 whose body ends, cleanly, where the disk did.
+		if canStream && !x.streamed && rd.Buffered() == 0 && spoolErr == nil && !x.aborted.Load() {
 			x.startStreaming(res, body)
 		}
 		f, err := rd.ReadFrame()
@@ -647,7 +651,10 @@ func (x *exchange) finish(res result, body *respBody, f wire.Frame, spoolErr err
 		body.Close()
 		x.flush()
 		// X: the body is incomplete; only cutting the connection says so.
-		return result{out: outcomeOK, abort: f.Type == wire.Error && !x.aborted.Load()}
+		// (Streaming never starts after a buffering failure, and once it
+		// has, nothing is buffered; spoolErr is checked here all the same
+		// so that a change there cannot turn into a short 200.)
+		return result{out: outcomeOK, abort: spoolErr != nil || f.Type == wire.Error && !x.aborted.Load()}
 	case x.aborted.Load() && spoolErr == nil:
 		body.Close()
 		return result{out: outcomeOK, status: statusClientGone}
