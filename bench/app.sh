@@ -202,26 +202,9 @@ start_uwsgi() {
 # keepalive either). Client-side keep-alive as static.sh's nginx. Sets
 # NGINX_PID and waits until each block answers 200 through its backend.
 start_nginx_proxy() {
-	local tag=$1 gport=$2 uport=$3 user=""
-	((EUID == 0)) && user="user $(id -un) $(id -gn);"
-	mkdir -p "$TMP/nginx-tmp"
+	local tag=$1 gport=$2 uport=$3
 	{
-		cat <<EOF
-$user
-worker_processes $(nproc);
-daemon off;
-pid $TMP/nginx-$tag.pid;
-error_log $TMP/nginx-$tag-error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	keepalive_requests 100000;
-	client_body_temp_path $TMP/nginx-tmp/body;
-	proxy_temp_path $TMP/nginx-tmp/proxy;
-	fastcgi_temp_path $TMP/nginx-tmp/fastcgi;
-	uwsgi_temp_path $TMP/nginx-tmp/uwsgi;
-	scgi_temp_path $TMP/nginx-tmp/scgi;
-EOF
+		nginx_head "nginx-$tag"
 		if [[ $gport != - ]]; then
 			cat <<EOF
 	upstream gunicorn { server unix:$GUNICORN_SOCK fail_timeout=0; }

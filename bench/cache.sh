@@ -143,30 +143,13 @@ PY
 origin_count() { curl -s --max-time 5 "http://127.0.0.1:${ORIGIN_PORT}/__count"; }
 
 start_nginx_cache() {
-	local port=$1 user=""
-	((EUID == 0)) && user="user $(id -un) $(id -gn);"
-	mkdir -p "$TMP/nginx-tmp" "$TMP/nginx-cache"
-	cat >"$TMP/nginx.conf" <<EOF
-$user
-worker_processes $(nproc);
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-	default_type application/octet-stream;
+	local port=$1
+	mkdir -p "$TMP/nginx-cache"
+	{
+		nginx_head nginx
+		nginx_static
+		cat <<EOF
 	types { text/html html; }
-	sendfile on;
-	tcp_nopush on;
-	open_file_cache max=1000 inactive=60s;
-	open_file_cache_valid 30s;
-	access_log off;
-	keepalive_requests 100000;
-	client_body_temp_path $TMP/nginx-tmp/body;
-	proxy_temp_path $TMP/nginx-tmp/proxy;
-	fastcgi_temp_path $TMP/nginx-tmp/fastcgi;
-	uwsgi_temp_path $TMP/nginx-tmp/uwsgi;
-	scgi_temp_path $TMP/nginx-tmp/scgi;
 	proxy_cache_path $TMP/nginx-cache levels=1:2 keys_zone=bench:10m max_size=256m inactive=60m use_temp_path=off;
 	upstream origin {
 		server 127.0.0.1:$ORIGIN_PORT;
@@ -186,6 +169,7 @@ http {
 	}
 }
 EOF
+	} >"$TMP/nginx.conf"
 	"$NGINX" -t -p "$TMP" -c "$TMP/nginx.conf" >"$TMP/nginx-t.log" 2>&1 ||
 		{ cat "$TMP/nginx-t.log" >&2; die "nginx -t rejected $TMP/nginx.conf"; }
 	start_bg "$TMP/nginx.out" "$NGINX" -p "$TMP" -c "$TMP/nginx.conf"

@@ -191,31 +191,12 @@ fi
 # ---------------------------------------------------------------- servers
 
 start_nginx_gzip() {
-	local port=$1 user="" c
-	((EUID == 0)) && user="user $(id -un) $(id -gn);"
-	mkdir -p "$TMP/nginx-tmp"
+	local port=$1 c
 	{
+		nginx_head nginx
+		nginx_static
 		cat <<EOF
-$user
-worker_processes $(nproc);
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
 	types { text/html html; }
-	default_type application/octet-stream;
-	sendfile on;
-	tcp_nopush on;
-	open_file_cache max=1000 inactive=60s;
-	open_file_cache_valid 30s;
-	access_log off;
-	keepalive_requests 100000;
-	client_body_temp_path $TMP/nginx-tmp/body;
-	proxy_temp_path $TMP/nginx-tmp/proxy;
-	fastcgi_temp_path $TMP/nginx-tmp/fastcgi;
-	uwsgi_temp_path $TMP/nginx-tmp/uwsgi;
-	scgi_temp_path $TMP/nginx-tmp/scgi;
 	# text/html is always in gzip_types (listing it again only earns a
 	# "duplicate MIME type" warning), so the page qualifies as it is.
 	gzip_min_length 1000;

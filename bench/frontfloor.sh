@@ -54,24 +54,9 @@ build_tandem || die "tandem does not build (./cmd/tandem)"
 (cd "$BENCH_REPO/bench/fasthello" && go build -o "$TMP/fasthello" .) >"$TMP/fasthello-build.log" 2>&1 ||
 	{ cat "$TMP/fasthello-build.log" >&2; die "bench/fasthello does not build (its module needs github.com/valyala/fasthttp)"; }
 
-user=""
-((EUID == 0)) && user="user $(id -un) $(id -gn);"
-mkdir -p "$TMP/nginx-tmp"
-cat >"$TMP/nginx.conf" <<EOF
-$user
-worker_processes $(nproc);
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	keepalive_requests 100000;
-	client_body_temp_path $TMP/nginx-tmp/body;
-	proxy_temp_path $TMP/nginx-tmp/proxy;
-	fastcgi_temp_path $TMP/nginx-tmp/fastcgi;
-	uwsgi_temp_path $TMP/nginx-tmp/uwsgi;
-	scgi_temp_path $TMP/nginx-tmp/scgi;
+{
+	nginx_head nginx
+	cat <<EOF
 	server {
 		listen 127.0.0.1:${PORT[nginx]} default_server;
 		default_type text/plain;
@@ -79,6 +64,7 @@ http {
 	}
 }
 EOF
+} >"$TMP/nginx.conf"
 start_bg "$TMP/nginx.out" "$NGINX" -p "$TMP" -c "$TMP/nginx.conf"
 ROOT[nginx]=$LAST_PID
 start_bg "$TMP/fasthello.log" "$TMP/fasthello" -listen "127.0.0.1:${PORT[fasthttp]}" -size ${#BODY}

@@ -169,32 +169,25 @@ build_tandem() {
 	fi
 }
 
-# start_nginx PORT: nginx tuned the way a production static server would be,
-# so tandem is compared against nginx at its best rather than its defaults.
-# Sets NGINX_PID (the master; workers are its children).
-start_nginx() {
-	local port=$1 user=""
-	if ((EUID == 0)); then
-		# As root the workers would drop to nobody; stay the current user
-		# like the other servers.
-		user="user $(id -un) $(id -gn);"
-	fi
+# nginx_head NAME prints the start of an nginx config, through `http {`
+# and what every benchmark's nginx has there: the current user for the
+# workers when running as root (they would drop to nobody), one worker per
+# core, $TMP/NAME.pid and $TMP/NAME-error.log, no access log, long
+# keep-alive, and temp paths in $TMP (the packaged ones under
+# /var/lib/nginx need root). The caller adds its own settings and servers,
+# then the closing "}".
+nginx_head() {
+	local name=$1 user=""
+	((EUID == 0)) && user="user $(id -un) $(id -gn);"
 	mkdir -p "$TMP/nginx-tmp"
-	# Temp paths point into $TMP because the packaged defaults live under
-	# /var/lib/nginx, which a non-root run cannot write.
-	cat >"$TMP/nginx.conf" <<EOF
+	cat <<EOF
 $user
 worker_processes $(nproc);
 daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
+pid $TMP/$name.pid;
+error_log $TMP/$name-error.log warn;
 events { worker_connections 4096; }
 http {
-	default_type application/octet-stream;
-	sendfile on;
-	tcp_nopush on;
-	open_file_cache max=1000 inactive=60s;
-	open_file_cache_valid 30s;
 	access_log off;
 	keepalive_requests 100000;
 	client_body_temp_path $TMP/nginx-tmp/body;
@@ -202,12 +195,38 @@ http {
 	fastcgi_temp_path $TMP/nginx-tmp/fastcgi;
 	uwsgi_temp_path $TMP/nginx-tmp/uwsgi;
 	scgi_temp_path $TMP/nginx-tmp/scgi;
+EOF
+}
+
+# nginx_static prints the http-level settings of nginx tuned the way a
+# production static server is: sendfile, and open_file_cache so that a
+# file's open and stat are not paid per request.
+nginx_static() {
+	cat <<EOF
+	default_type application/octet-stream;
+	sendfile on;
+	tcp_nopush on;
+	open_file_cache max=1000 inactive=60s;
+	open_file_cache_valid 30s;
+EOF
+}
+
+# start_nginx PORT: nginx tuned the way a production static server would be,
+# so tandem is compared against nginx at its best rather than its defaults.
+# Sets NGINX_PID (the master; workers are its children).
+start_nginx() {
+	local port=$1
+	{
+		nginx_head nginx
+		nginx_static
+		cat <<EOF
 	server {
 		listen 127.0.0.1:$port default_server;
 		root $DOCROOT;
 	}
 }
 EOF
+	} >"$TMP/nginx.conf"
 	# daemon off + background job: the master stays our child, so killing
 	# its pid on exit takes the workers with it.
 	start_bg "$TMP/nginx.out" "$NGINX" -p "$TMP" -c "$TMP/nginx.conf"

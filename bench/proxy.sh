@@ -119,25 +119,10 @@ EOF
 # variant ("-" leaves one out). Client side as bench/static.sh's nginx.
 # Sets NGINX_PID.
 start_nginx_keepalive() {
-	local uport=$1 tport=$2 user=""
-	((EUID == 0)) && user="user $(id -un) $(id -gn);"
-	mkdir -p "$TMP/nginx-tmp"
+	local uport=$1 tport=$2
 	{
+		nginx_head nginx-proxy
 		cat <<EOF
-$user
-worker_processes $(nproc);
-daemon off;
-pid $TMP/nginx-proxy.pid;
-error_log $TMP/nginx-proxy-error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	keepalive_requests 100000;
-	client_body_temp_path $TMP/nginx-tmp/body;
-	proxy_temp_path $TMP/nginx-tmp/proxy;
-	fastcgi_temp_path $TMP/nginx-tmp/fastcgi;
-	uwsgi_temp_path $TMP/nginx-tmp/uwsgi;
-	scgi_temp_path $TMP/nginx-tmp/scgi;
 	upstream gunicorn_unix {
 		server unix:$GUNICORN_SOCK fail_timeout=0;
 		keepalive 32;

@@ -117,35 +117,17 @@ EOF
 # start_nginx_tls PORT: nginx tuned as bench/static.sh's, plus TLS the way
 # a production site sets it up. Sets NGINX_PID.
 start_nginx_tls() {
-	local port=$1 user="" listen http2=""
-	((EUID == 0)) && user="user $(id -un) $(id -gn);"
+	local port=$1 listen http2=""
 	if [[ $(nginx_http2_syntax) == on ]]; then
 		listen="listen 127.0.0.1:$port ssl default_server;"
 		http2="http2 on;"
 	else
 		listen="listen 127.0.0.1:$port ssl http2 default_server;"
 	fi
-	mkdir -p "$TMP/nginx-tmp"
-	cat >"$TMP/nginx.conf" <<EOF
-$user
-worker_processes $(nproc);
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-	default_type application/octet-stream;
-	sendfile on;
-	tcp_nopush on;
-	open_file_cache max=1000 inactive=60s;
-	open_file_cache_valid 30s;
-	access_log off;
-	keepalive_requests 100000;
-	client_body_temp_path $TMP/nginx-tmp/body;
-	proxy_temp_path $TMP/nginx-tmp/proxy;
-	fastcgi_temp_path $TMP/nginx-tmp/fastcgi;
-	uwsgi_temp_path $TMP/nginx-tmp/uwsgi;
-	scgi_temp_path $TMP/nginx-tmp/scgi;
+	{
+		nginx_head nginx
+		nginx_static
+		cat <<EOF
 	ssl_protocols TLSv1.2 TLSv1.3;
 	ssl_session_cache shared:SSL:10m;
 	ssl_session_timeout 1h;
@@ -159,6 +141,7 @@ http {
 	}
 }
 EOF
+	} >"$TMP/nginx.conf"
 	start_bg "$TMP/nginx.out" "$NGINX" -p "$TMP" -c "$TMP/nginx.conf"
 	NGINX_PID=$LAST_PID
 	# shellcheck disable=SC2046
