@@ -258,7 +258,11 @@ func directiveNames() []string {
 func checkShape(errs *errList, n *node, d directive) bool {
 	ok := true
 	if got := len(n.Args); got < d.min || (d.max >= 0 && got > d.max) {
-		errs.add(n.Pos, "%q takes %s, got %d", n.Name, arity(d.min, d.max), got)
+		hint := ""
+		if got > d.min {
+			hint = semicolonHint(n)
+		}
+		errs.add(n.Pos, "%q takes %s, got %d%s", n.Name, arity(d.min, d.max), got, hint)
 		ok = false
 	}
 	switch {
@@ -266,10 +270,28 @@ func checkShape(errs *errList, n *node, d directive) bool {
 		errs.add(n.Pos, "%q needs a { ... } block", n.Name)
 		ok = false
 	case !d.block && n.HasBlock:
-		errs.add(n.Pos, "%q does not take a { ... } block", n.Name)
+		errs.add(n.Pos, "%q does not take a { ... } block%s", n.Name, semicolonHint(n))
 		ok = false
 	}
 	return ok
+}
+
+// semicolonHint names the likely cause when a directive swallowed the next
+// line: an unquoted argument on a later line that is itself a directive
+// name ("wsgi app:application" then "workers 4;" reads as wsgi with three
+// arguments). It returns "" when nothing points that way.
+func semicolonHint(n *node) string {
+	prev := n.Pos.Line // the line the directive's last word so far is on
+	for _, a := range n.Args {
+		if a.Pos.Line > prev {
+			if _, known := directives[a.Value]; known && !a.Quoted {
+				return fmt.Sprintf(`; is a ";" missing at the end of line %d, before %q?`, prev, a.Value)
+			}
+			return ""
+		}
+		prev = a.Pos.Line
+	}
+	return ""
 }
 
 func arity(lo, hi int) string {
