@@ -251,9 +251,7 @@ EOF
 # are repeated (at most twice, within NOISE_BUDGET) and the share is
 # reported with every run (measure_wrk in lib.sh, as every benchmark here).
 
-HZ=$(getconf CLK_TCK)
-NCPU=$(nproc)
-NOISE_DEADLINE=$((SECONDS + NOISE_BUDGET))
+noise_init
 # our_ticks ROOT...: utime+stime of the server trees and ksoftirqd (loopback
 # packet processing done on our behalf).
 our_ticks() {
@@ -271,8 +269,8 @@ app_ticks() {
 }
 
 # run_wrk LABEL URL DURATION CONNS THREADS OUT: one wrk run with lib.sh's
-# noise accounting, for the server trees in ROOTS (NOISE_MAX=100 before it:
-# no waiting and no repeats). Sets WRK_RPS, WRK_P99 (ms) and WRK_FOREIGN
+# noise accounting, for the server trees in ROOTS (a caller that runs it
+# with NOISE_MAX=100 gets no waiting and no repeats). Sets WRK_RPS, WRK_P99 (ms) and WRK_FOREIGN
 # (%). Non-2xx answers abort the benchmark. When FRONT (the HTTP front end:
 # tandem's Go process, or nginx's master + workers) and PYP (the server's
 # Python processes) are set, also sets FRONT_US and PY_US: CPU microseconds
@@ -290,9 +288,7 @@ run_wrk() {
 # median FILE KEY COLUMN: median of COLUMN over the rows whose first field
 # is KEY (tab-separated).
 median() {
-	awk -F'\t' -v k="$2" -v c="$3" '$1 == k {print $c}' "$1" | sort -g | awk '{v[NR] = $1} END {
-		if (NR == 0) { print "-"; exit }
-		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	awk -F'\t' -v k="$2" -v c="$3" '$1 == k {print $c}' "$1" | median_of
 }
 
 # pss_kib PID...: summed Pss of the processes, in KiB, from smaps_rollup.
@@ -456,8 +452,7 @@ report() {
 	py_v=$($PY -c 'import platform; print(platform.python_version())')
 	wrk_v=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')
 	local noise
-	noise=$(awk -F'\t' '{print $5}' "$RESULTS" | sort -g |
-		awk '{v[NR] = $1} END { printf "median %.1f%%, max %.1f%%", v[int((NR + 1) / 2)], v[NR] }')
+	noise=$(noise_summary 5)
 
 	cat <<EOF
 ### App server: tandem vs nginx → gunicorn vs nginx → uWSGI

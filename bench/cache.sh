@@ -274,27 +274,12 @@ done
 # ---------------------------------------------------------------- noise
 # (as in bench/compress.sh)
 
-HZ=$(getconf CLK_TCK)
-NCPU=$(nproc)
-NOISE_DEADLINE=$((SECONDS + NOISE_BUDGET))
-
-declare -A SRV_PIDS
+noise_init
 SRV_PIDS[nginx]="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
 SRV_PIDS[tandem]=$TANDEM_PID
-KSOFTIRQD=$(pgrep '^ksoftirqd/' | tr '\n' ' ' || true)
-
 
 RESULTS=$TMP/results.tsv
 : >"$RESULTS"
-
-# server_ticks SERVER: everything counted as ours (the server's processes
-# and ksoftirqd), then the server's own ticks.
-server_ticks() {
-	local v k
-	# shellcheck disable=SC2086 # pid lists
-	v=$(proc_ticks ${SRV_PIDS[$1]}) k=$(proc_ticks $KSOFTIRQD)
-	echo "$((v + k)) $v"
-}
 
 # run_wrk CASE SIZE ROUND DURATION: one run; appends "case size round req/s
 # p99_ms cpu_us/req foreign% wrk_us/req" to RESULTS unless ROUND is "warm".
@@ -358,7 +343,7 @@ for z in $SIZES; do
 	done
 done
 
-noise=$(noise_summary)
+noise=$(noise_summary 7)
 cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 nginx_v=$({ "$NGINX" -v 2>&1 || true; } | sed 's/^nginx version: //')
 wrk_v=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')

@@ -313,28 +313,15 @@ done
 # (at most twice, within NOISE_BUDGET) and left out of the medians when a
 # clean run of the same case exists.
 
-HZ=$(getconf CLK_TCK)
-NCPU=$(nproc)
-NOISE_DEADLINE=$((SECONDS + NOISE_BUDGET))
+noise_init
 
 # The servers' processes: nginx's master and its workers, tandem's one
 # process. Fixed after start-up (nothing here forks later).
-declare -A SRV_PIDS
 SRV_PIDS[nginx]="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
 SRV_PIDS[tandem]=$TANDEM_PID
-KSOFTIRQD=$(pgrep '^ksoftirqd/' | tr '\n' ' ' || true)
 
 RESULTS=$TMP/results.tsv
 : >"$RESULTS"
-
-# server_ticks SERVER: everything counted as ours (the server's processes
-# and ksoftirqd), then the server's own ticks.
-server_ticks() {
-	local v k
-	# shellcheck disable=SC2086 # pid lists
-	v=$(proc_ticks ${SRV_PIDS[$1]}) k=$(proc_ticks $KSOFTIRQD)
-	echo "$((v + k)) $v"
-}
 
 # run_wrk SERVER CASE ROUND DURATION: one measured run. Appends "case server
 # round req/s p99_ms cpu_us/req foreign% wrk_us/req" to RESULTS unless
@@ -384,7 +371,7 @@ for c in "${CASES[@]}"; do
 	done
 done
 
-noise=$(noise_summary)
+noise=$(noise_summary 7)
 cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 nginx_v=$({ "$NGINX" -v 2>&1 || true; } | sed 's/^nginx version: //')
 wrk_v=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')

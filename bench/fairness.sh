@@ -88,8 +88,7 @@ fair_main() {
 	local cpu gunicorn_v noise
 	cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 	gunicorn_v=$(gunicorn --version 2>&1 | awk '{print $NF}' | tr -d '()')
-	noise=$(awk -F'\t' '{print $8}' "$RESULTS" | sort -g |
-		awk '{v[NR] = $1} END { printf "median %.1f%%, max %.1f%%", v[int((NR + 1) / 2)], v[NR] }')
+	noise=$(noise_summary 8)
 	cat <<EOF
 ### Fairness: fast requests next to slow ones
 

@@ -96,24 +96,11 @@ for s in "${SERVERS[@]}"; do
 done
 log "all four answer 200 with the same ${#BODY} bytes"
 
-HZ=$(getconf CLK_TCK)
-NCPU=$(nproc)
-NOISE_DEADLINE=$((SECONDS + NOISE_BUDGET))
+noise_init
 # Everything the servers do: nginx's workers are its master's children.
-declare -A SRV_PIDS
 for s in "${SERVERS[@]}"; do
 	SRV_PIDS[$s]="${ROOT[$s]} $(pgrep -P "${ROOT[$s]}" | tr '\n' ' ' || true)"
 done
-KSOFTIRQD=$(pgrep '^ksoftirqd/' | tr '\n' ' ' || true)
-
-# server_ticks SERVER: everything counted as ours (the server's processes
-# and ksoftirqd), then the server's own ticks.
-server_ticks() {
-	local v k
-	# shellcheck disable=SC2086 # pid lists
-	v=$(proc_ticks ${SRV_PIDS[$1]}) k=$(proc_ticks $KSOFTIRQD)
-	echo "$((v + k)) $v"
-}
 
 RESULTS=$TMP/results.tsv
 : >"$RESULTS"
@@ -168,7 +155,7 @@ cat <<EOF
 $(date -u '+%Y-%m-%d %H:%M UTC') · tandem ${rev} · $(nproc) CPUs (${cpu_model}) · $(go version | awk '{print $3}') · fasthttp ${fasthttp_v} · ${nginx_v} · wrk ${wrk_v} · load average before: ${LOAD_BEFORE}
 
 \`DUR=$DUR ROUNDS=$ROUNDS CONNS=$CONNS THREADS=$THREADS bash bench/frontfloor.sh\` — \`GET /\` answered with the same ${#BODY} bytes, \`wrk -t$THREADS -c$CONNS -d$DUR --latency\` with keep-alive, medians of $ROUNDS rounds (servers alternate, the first rotates each round).
-CPU used by other processes during the runs: $(noise_summary) of the machine; runs repeated for exceeding ${NOISE_MAX}%: $REPEATED. "CPU/req" is the server's own utime+stime per response (nginx: master + workers).
+CPU used by other processes during the runs: $(noise_summary 7) of the machine; runs repeated for exceeding ${NOISE_MAX}%: $REPEATED. "CPU/req" is the server's own utime+stime per response (nginx: master + workers).
 
 | server | req/s | req/s range | p99 | CPU/req | req/s / nginx | CPU/req / nginx | runs used |
 |---|--:|--:|--:|--:|--:|--:|--:|

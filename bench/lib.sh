@@ -306,6 +306,28 @@ wait_quiet() {
 	done
 }
 
+# noise_init: what the noise accounting reads. Call it once the servers
+# are up: NOISE_BUDGET counts from here, and KSOFTIRQD lists the kernel
+# threads that do loopback packet processing on the servers' behalf (the
+# rest of it is billed to the servers' own stime), counted as theirs.
+noise_init() {
+	HZ=$(getconf CLK_TCK)
+	NCPU=$(nproc)
+	NOISE_DEADLINE=$((SECONDS + NOISE_BUDGET))
+	KSOFTIRQD=$(pgrep '^ksoftirqd/' | tr '\n' ' ' || true)
+}
+
+# server_ticks SERVER, a TICKS_CMD for measured_run: everything counted as
+# ours (the processes in SRV_PIDS[SERVER], an associative array the caller
+# fills, and ksoftirqd), then the server's own ticks.
+declare -A SRV_PIDS
+server_ticks() {
+	local v k
+	# shellcheck disable=SC2086 # pid lists
+	v=$(proc_ticks ${SRV_PIDS[$1]}) k=$(proc_ticks $KSOFTIRQD)
+	echo "$((v + k)) $v"
+}
+
 # measured_run LABEL OUT ROUND TICKS_CMD CMD...: runs CMD (output to OUT)
 # with the noise accounting. TICKS_CMD (a function name, then any
 # arguments, separated by spaces) prints the servers' utime+stime ticks,
@@ -410,12 +432,16 @@ results_counts() {
 		END { if (c) printf "%d/%d", c, n; else printf "%d/%d*", n, n }' "$RESULTS"
 }
 
+# median_of: the median of the numbers on stdin, one per line; "-" for none.
+median_of() {
+	sort -g | awk '{v[NR] = $1} END {
+		if (NR == 0) { print "-"; exit }
+		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # results_median KEY1 KEY2 COLUMN: median of COLUMN over the used runs.
 results_median() {
-	awk -F'\t' -v a="$1" -v b="$2" -v c="$3" '$1 == a && $2 == b {print $c}' "$USED" |
-		sort -g | awk '{v[NR] = $1} END {
-			if (NR == 0) { print "-"; exit }
-			if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	awk -F'\t' -v a="$1" -v b="$2" -v c="$3" '$1 == a && $2 == b {print $c}' "$USED" | median_of
 }
 
 # results_range KEY1 KEY2: "min–max" req/s over the used runs, to show the
@@ -426,9 +452,10 @@ results_range() {
 		END { if (n) printf "%.0f–%.0f", lo, hi; else print "-" }' "$USED"
 }
 
-# noise_summary: "median X%, max Y%" of the other processes' share.
+# noise_summary COLUMN: "median X%, max Y%" of the other processes' share,
+# column COLUMN of $RESULTS (7 in the layout above).
 noise_summary() {
-	awk -F'\t' '{print $7}' "$RESULTS" | sort -g |
+	awk -F'\t' -v c="$1" '{print $c}' "$RESULTS" | sort -g |
 		awk '{v[NR] = $1} END { printf "median %.1f%%, max %.1f%%", v[int((NR + 1) / 2)], v[NR] }'
 }
 

@@ -300,8 +300,7 @@ proxy_report() {
 	py_v=$($PY -c 'import platform; print(platform.python_version())')
 	wrk_v=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')
 	[[ $CADDY == 1 ]] && caddy_v=" · Caddy $(caddy version 2>&1 | awk 'NR == 1 {print $1}')"
-	noise=$(awk -F'\t' '{print $5}' "$RESULTS" | sort -g |
-		awk '{v[NR] = $1} END { printf "median %.1f%%, max %.1f%%", v[int((NR + 1) / 2)], v[NR] }')
+	noise=$(noise_summary 5)
 
 	cat <<EOF
 ### Reverse proxy: tandem → gunicorn vs nginx → gunicorn$([[ $CADDY == 1 ]] && echo " (and Caddy)")

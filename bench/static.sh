@@ -121,9 +121,7 @@ to_mib() {
 # repeating share one budget (NOISE_BUDGET seconds) so that a machine that
 # stays busy makes the run noisier, reported, but not endless.
 
-HZ=$(getconf CLK_TCK)
-NCPU=$(nproc)
-NOISE_DEADLINE=$((SECONDS + NOISE_BUDGET))
+noise_init
 OUR_PIDS=()
 for p in "${PIDS[@]}"; do
 	OUR_PIDS+=("$p")
@@ -135,7 +133,7 @@ done
 # inside our processes (tick accounting bills it to their stime) and partly
 # in the ksoftirqd threads; count both as ours.
 mapfile -t -O "${#OUR_PIDS[@]}" OUR_PIDS < <(pgrep '^ksoftirqd/' || true)
-server_ticks() { proc_ticks "${OUR_PIDS[@]}"; }
+all_servers_ticks() { proc_ticks "${OUR_PIDS[@]}"; }
 
 RESULTS=$TMP/results.tsv
 : >"$RESULTS"
@@ -148,7 +146,7 @@ run_wrk() {
 	local path=/$f
 	[[ $s == bare ]] && path=/
 	local out=$TMP/wrk-$s-$f-$round.txt
-	measure_wrk "round $round $s $f" "$out" "$round" server_ticks \
+	measure_wrk "round $round $s $f" "$out" "$round" all_servers_ticks \
 		-t"$THREADS" -c"$conns" -d"$dur" --latency "http://127.0.0.1:${PORT[$s]}$path"
 	[[ $round == warm ]] && return
 	tps=$(awk '/^Transfer\/sec:/ {print $2}' "$out")
@@ -193,7 +191,7 @@ for f in "${FILES[@]}"; do
 	done
 done
 
-noise=$(noise_summary)
+noise=$(noise_summary 7)
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 nginx_v=$({ "$NGINX" -v 2>&1 || true; } | sed 's/^nginx version: //')
 wrk_v=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')

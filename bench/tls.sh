@@ -344,8 +344,7 @@ report() {
 	nginx_v=$({ "$NGINX" -v 2>&1 || true; } | sed 's/^nginx version: //')
 	h2load_v=$(h2load --version 2>&1 | awk '{print $2}')
 	ossl_v=$(openssl version | awk '{print $1, $2}')
-	noise=$(awk -F'\t' '{print $6}' "$RESULTS" | sort -g |
-		awk '{v[NR] = $1} END { printf "median %.1f%%, max %.1f%%", v[int((NR + 1) / 2)], v[NR] }')
+	noise=$(noise_summary 6)
 
 	cat <<EOF
 ### TLS: tandem vs nginx vs a bare Go handler
